@@ -1,0 +1,35 @@
+/*
+ * log: one line per event on stderr, with a level; text or JSON format.
+ *
+ * Every module logs through these macros. The level and format are set once
+ * at start-up (and again on SIGHUP) by the daemon; tests leave the defaults
+ * (info, text).
+ */
+#ifndef SVCD_LOG_H
+#define SVCD_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
+
+/* Parse "error"/"warn"/"info"/"debug"; returns 0, or -1 for an unknown name. */
+int log_level_parse(const char *name, enum log_level *out);
+/* Parse "text"/"json"; returns 0, or -1 for an unknown name. */
+int log_format_parse(const char *name, enum log_format *out);
+
+void log_set_level(enum log_level lvl);
+void log_set_format(enum log_format fmt);
+enum log_level log_get_level(void);
+
+/* printf-like; the message should not end in a newline. */
+void log_msg(enum log_level lvl, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_err(mod, ...)   log_msg(LOG_LVL_ERROR, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_msg(LOG_LVL_WARN, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_msg(LOG_LVL_INFO, mod, __VA_ARGS__)
+#define log_debug(mod, ...) \
+    do { if (log_get_level() >= LOG_LVL_DEBUG) log_msg(LOG_LVL_DEBUG, mod, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * manifest_dir: the embedded default source. Loads every *.yaml, *.yml and
+ * *.json file of a directory into the store and follows the directory with
+ * inotify, so a file added, changed, renamed in or removed takes effect
+ * within milliseconds, without a restart.
+ *
+ * Rules:
+ *  - A file is read when it is closed after writing or renamed into the
+ *    directory (editors' write-temp-then-rename works; a half-written file
+ *    is not read before its writer closes it). Hidden files (".x.yaml") and
+ *    other suffixes are ignored.
+ *  - A file that fails to parse or validate is logged as
+ *    "FILE: document N: FIELD: PROBLEM"; the objects it defined before stay
+ *    as they were, other files are unaffected.
+ *  - The same object (kind, namespace, name) defined in two files: an error
+ *    is logged and the definition from the file whose name sorts first
+ *    (strcmp) wins; when that file stops defining it, the next one's
+ *    definition takes over.
+ *  - Each round of changed files is one store batch (one generation).
+ */
+#ifndef SVCD_MANIFEST_DIR_H
+#define SVCD_MANIFEST_DIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct store;
+struct manifest_dir;
+
+/* Starts watching dir and schedules the initial load on the loop (it runs
+ * as soon as the loop does). NULL with a logged reason when dir cannot be
+ * watched. */
+struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
+                                      const char *dir);
+/* Stops watching; the objects stay in the store. Accepts NULL. */
+void manifest_dir_free(struct manifest_dir *md);
+
+/* Re-reads every file now (SIGHUP). */
+void manifest_dir_rescan(struct manifest_dir *md);
+
+/* True once the initial load has been applied. */
+bool manifest_dir_loaded(const struct manifest_dir *md);
+
+/* Number of files whose last read failed (their last good state is kept). */
+size_t manifest_dir_failing(const struct manifest_dir *md);
+
+#endif

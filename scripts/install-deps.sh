@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package svcd needs to build, test, benchmark and
+# run the demo. Idempotent and non-interactive; run as root.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libevent-dev libc-ares-dev libnftnl-dev libmnl-dev libyaml-dev libjansson-dev
+  # run and test: namespaces, nftables, clients
+  iproute2 nftables conntrack curl dnsutils jq socat ncat procps psmisc
+  # peers and load tools for tests and benchmarks
+  dnsperf nsd unbound dnsmasq-base
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts these peers as services where systemd runs; the tests start
+# their own copies inside namespaces, so keep the system ones out of the way.
+for svc in nsd unbound; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+    systemctl disable "$svc" >/dev/null 2>&1 || true
+  fi
+done

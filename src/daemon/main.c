@@ -1,0 +1,214 @@
+/*
+ * svcd: the daemon. Wires the modules together on one libevent loop:
+ *
+ *   manifest_dir (source) --> store --> nftdp (VIP rules in nftables)
+ *                                  \--> dns_server (cluster zone + forwarding)
+ *   probe_mgr --(readiness)--> store
+ *   admin (HTTP: health, metrics, API) reads the store
+ *
+ * Signals: SIGTERM/SIGINT stop the loop (the nftables rules stay, so
+ * traffic keeps flowing while svcd restarts); SIGHUP reloads the config
+ * file (log settings) and rescans the manifests.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "svcd/admin.h"
+#include "svcd/config.h"
+#include "svcd/log.h"
+#include "svcd/manifest_dir.h"
+#include "svcd/metrics.h"
+#include "svcd/store.h"
+
+/* TEMPORARY while modules land in parallel: remove once all exist. */
+#if __has_include("svcd/nft.h")
+#include "svcd/nft.h"
+#define HAVE_NFT 1
+#endif
+#if __has_include("svcd/dns_server.h")
+#include "svcd/dns_server.h"
+#define HAVE_DNS 1
+#endif
+#if __has_include("svcd/probe.h")
+#include "svcd/probe.h"
+#define HAVE_PROBE 1
+#endif
+
+struct svcd {
+    struct svcd_config cfg;
+    int argc;
+    char **argv;
+    struct event_base *base;
+    struct store *st;
+    struct manifest_dir *md;
+    struct nftdp *nft;
+    struct dns_server *dns;
+    struct probe_mgr *probes;
+    struct admin *admin;
+    struct event *ev_term, *ev_int, *ev_hup;
+    char ready_reason[512];
+};
+
+/* /readyz: ready after the first full load and (with nftables) sync. */
+static const char *svcd_ready(void *ctx)
+{
+    struct svcd *d = ctx;
+    if (d->md && !manifest_dir_loaded(d->md))
+        return "initial manifest load pending";
+#ifdef HAVE_NFT
+    if (d->nft && !nftdp_synced(d->nft)) {
+        const char *err = nftdp_last_error(d->nft);
+        snprintf(d->ready_reason, sizeof(d->ready_reason), "nftables %s%s",
+                 err ? "sync failed: " : "sync pending", err ? err : "");
+        return d->ready_reason;
+    }
+#endif
+    return NULL;
+}
+
+static void svcd_on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    struct svcd *d = arg;
+    (void)what;
+    log_info("svcd", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    event_base_loopexit(d->base, NULL);
+}
+
+static void svcd_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct svcd *d = arg;
+    (void)sig; (void)what;
+    struct svcd_config *n = malloc(sizeof(*n));
+    if (n) {
+        *n = d->cfg;
+        if (config_reload(n, d->argc, d->argv) == 0) {
+            log_set_level(n->log_level);
+            log_set_format(n->log_format);
+            if (strcmp(n->manifests, d->cfg.manifests) != 0 ||
+                n->n_dns_listen != d->cfg.n_dns_listen || n->no_nft != d->cfg.no_nft ||
+                strcmp(n->nft_table, d->cfg.nft_table) != 0)
+                log_warn("svcd", "SIGHUP: manifests, listeners and nftables settings take "
+                         "effect at the next start; log settings applied now");
+            d->cfg.log_level = n->log_level;
+            d->cfg.log_format = n->log_format;
+            log_info("svcd", "SIGHUP: configuration reloaded");
+        } else {
+            log_err("svcd", "SIGHUP: configuration not reloaded; the running one stays");
+        }
+        free(n);
+    }
+    if (d->md)
+        manifest_dir_rescan(d->md);
+}
+
+static void svcd_teardown(struct svcd *d)
+{
+    /* Reverse order of creation. */
+    if (d->ev_hup) event_free(d->ev_hup);
+    if (d->ev_int) event_free(d->ev_int);
+    if (d->ev_term) event_free(d->ev_term);
+    admin_free(d->admin);
+#ifdef HAVE_PROBE
+    probe_mgr_free(d->probes);
+#endif
+#ifdef HAVE_DNS
+    dns_server_free(d->dns);
+#endif
+#ifdef HAVE_NFT
+    nftdp_free(d->nft);
+#endif
+    manifest_dir_free(d->md);
+    store_free(d->st);
+    metrics_reset();
+    if (d->base)
+        event_base_free(d->base);
+}
+
+int main(int argc, char **argv)
+{
+    static struct svcd d;
+    bool cleanup = false;
+    int rc = config_load(&d.cfg, argc, argv, &cleanup);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    d.argc = argc;
+    d.argv = argv;
+    log_set_level(d.cfg.log_level);
+    log_set_format(d.cfg.log_format);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cleanup) {
+#ifdef HAVE_NFT
+        if (nftdp_cleanup(d.cfg.nft_table) < 0)
+            return 1;
+#endif
+        log_info("svcd", "removed nftables table %s", d.cfg.nft_table);
+        return 0;
+    }
+
+    int status = 1;
+    d.base = event_base_new();
+    d.st = store_new();
+    if (!d.base || !d.st) {
+        log_err("svcd", "out of memory at start-up");
+        goto out;
+    }
+#ifdef HAVE_NFT
+    if (!d.cfg.no_nft) {
+        d.nft = nftdp_new(d.base, d.st, &d.cfg);
+        if (!d.nft)
+            goto out;
+    }
+#endif
+#ifdef HAVE_DNS
+    if (d.cfg.n_dns_listen) {
+        d.dns = dns_server_new(d.base, d.st, &d.cfg);
+        if (!d.dns)
+            goto out;
+    }
+#endif
+#ifdef HAVE_PROBE
+    d.probes = probe_mgr_new(d.base, d.st);
+    if (!d.probes)
+        goto out;
+#endif
+    if (d.cfg.manifests[0]) {
+        d.md = manifest_dir_new(d.base, d.st, d.cfg.manifests);
+        if (!d.md)
+            goto out;
+    } else {
+        log_warn("svcd", "no --manifests directory: no Services or Pods will be known");
+    }
+    if (d.cfg.admin_enabled) {
+        d.admin = admin_new(d.base, d.st, &d.cfg.admin_listen, svcd_ready, &d);
+        if (!d.admin)
+            goto out;
+    }
+    d.ev_term = evsignal_new(d.base, SIGTERM, svcd_on_stop, &d);
+    d.ev_int = evsignal_new(d.base, SIGINT, svcd_on_stop, &d);
+    d.ev_hup = evsignal_new(d.base, SIGHUP, svcd_on_hup, &d);
+    if (!d.ev_term || !d.ev_int || !d.ev_hup || evsignal_add(d.ev_term, NULL) < 0 ||
+        evsignal_add(d.ev_int, NULL) < 0 || evsignal_add(d.ev_hup, NULL) < 0) {
+        log_err("svcd", "cannot install signal handlers");
+        goto out;
+    }
+    log_info("svcd", "svcd %s started: node %s, manifests %s, dns %zu listeners, nftables %s, "
+             "admin %s", SVCD_VERSION, d.cfg.node_name,
+             d.cfg.manifests[0] ? d.cfg.manifests : "(none)", d.cfg.n_dns_listen,
+             d.cfg.no_nft ? "off" : d.cfg.nft_table,
+             d.cfg.admin_enabled ? d.cfg.admin_listen.text : "off");
+    if (event_base_dispatch(d.base) < 0) {
+        log_err("svcd", "event loop failed");
+        goto out;
+    }
+    status = 0;
+    log_info("svcd", "stopped");
+out:
+    svcd_teardown(&d);
+    return status;
+}

@@ -1,0 +1,700 @@
+/*
+ * manifest_dir: directory of Kubernetes manifests -> store, kept current
+ * with inotify.
+ *
+ * Per file we keep the last good bytes and the keys ("Pod/ns/name") the
+ * file defines. Per key we keep the sorted list of files that define it;
+ * the first file wins. When the winner stops defining a key, the runner-up's
+ * last good bytes are parsed again to take its object (objects are owned by
+ * the store, so each upsert needs a fresh one).
+ *
+ * Events mark files dirty and arm a short timer; when it fires, every dirty
+ * file is re-read and the whole round is one store batch.
+ */
+#include "svcd/manifest_dir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "svcd/hmap.h"
+#include "svcd/log.h"
+#include "svcd/manifest.h"
+#include "svcd/metrics.h"
+#include "svcd/store.h"
+
+#define MD_MAX_FILE (16u << 20)      /* refuse manifests over 16 MiB */
+#define MD_SETTLE_US 2000            /* coalescing delay after an event */
+
+enum md_kind { MD_SERVICE = 0, MD_POD, MD_SLICE };
+static const char *const md_kind_names[] = { "Service", "Pod", "EndpointSlice" };
+
+struct md_file {
+    char *name;              /* base name */
+    char *good;              /* last good content (NUL-terminated) or NULL */
+    size_t good_len;
+    char **keys;             /* keys defined by the last good content */
+    size_t n_keys;
+    bool dirty;
+    bool failing;            /* last read failed to parse/validate */
+};
+
+/* Files that define one key, sorted by name; [0] wins. */
+struct md_definers {
+    char **files;
+    size_t n;
+};
+
+struct manifest_dir {
+    struct event_base *base;
+    struct store *st;
+    char *dir;
+    int ifd, wd;
+    struct event *ev_inotify;
+    struct event *ev_settle;
+    struct hmap *files;      /* name -> md_file */
+    struct hmap *keys;       /* key -> md_definers */
+    bool loaded;
+    bool rescan_pending;
+    struct metric *m_errors, *m_loads, *m_conflicts, *m_failing;
+    struct metric *m_load_seconds;
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static bool md_wanted(const char *name)
+{
+    if (name[0] == '.' || name[0] == '\0')
+        return false;
+    size_t n = strlen(name);
+    static const char *const suffixes[] = { ".yaml", ".yml", ".json" };
+    for (size_t i = 0; i < 3; i++) {
+        size_t s = strlen(suffixes[i]);
+        if (n > s && strcmp(name + n - s, suffixes[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void md_key(char *buf, size_t len, enum md_kind kind, const struct svcd_meta *m)
+{
+    snprintf(buf, len, "%s/%s/%s", md_kind_names[kind], m->ns, m->name);
+}
+
+static struct md_file *md_file_get(struct manifest_dir *md, const char *name, bool create)
+{
+    struct md_file *f = hmap_get(md->files, name);
+    if (f || !create)
+        return f;
+    f = calloc(1, sizeof(*f));
+    if (!f || !(f->name = strdup(name)) || hmap_set(md->files, name, f) < 0) {
+        if (f)
+            free(f->name);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static void md_file_free_keys(struct md_file *f)
+{
+    for (size_t i = 0; i < f->n_keys; i++)
+        free(f->keys[i]);
+    free(f->keys);
+    f->keys = NULL;
+    f->n_keys = 0;
+}
+
+/* Reads dir/name whole. Returns 0, -ENOENT when gone, other -errno. */
+static int md_read(const struct manifest_dir *md, const char *name, char **out, size_t *len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", md->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        int e = S_ISDIR(sb.st_mode) ? -EISDIR : -errno;
+        close(fd);
+        return e ? e : -EINVAL;
+    }
+    if ((size_t)sb.st_size > MD_MAX_FILE) {
+        close(fd);
+        return -EFBIG;
+    }
+    char *buf = malloc((size_t)sb.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    for (;;) {
+        if (got == (size_t)sb.st_size) {
+            /* grew while reading: take what fits, the next event re-reads */
+            break;
+        }
+        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = -errno;
+            free(buf);
+            close(fd);
+            return e;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+/* ---- definers ------------------------------------------------------------ */
+
+static int md_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds file to key's definers; returns the winner's name (owned by the
+ * definers list), or NULL on ENOMEM. */
+static const char *md_definers_add(struct manifest_dir *md, const char *key, const char *file)
+{
+    struct md_definers *d = hmap_get(md->keys, key);
+    if (!d) {
+        d = calloc(1, sizeof(*d));
+        if (!d || hmap_set(md->keys, key, d) < 0) {
+            free(d);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->files[i], file) == 0)
+            return d->files[0];
+    char **files = realloc(d->files, (d->n + 1) * sizeof(*files));
+    if (!files)
+        return NULL;
+    d->files = files;
+    if (!(d->files[d->n] = strdup(file)))
+        return NULL;
+    d->n++;
+    qsort(d->files, d->n, sizeof(*d->files), md_cmp_str);
+    return d->files[0];
+}
+
+/* Removes file from key's definers. Returns true when file was the winner;
+ * *next is then the new winner (or NULL when nobody defines key now). */
+static bool md_definers_remove(struct manifest_dir *md, const char *key, const char *file,
+                               const char **next)
+{
+    struct md_definers *d = hmap_get(md->keys, key);
+    *next = NULL;
+    if (!d)
+        return false;
+    bool was_winner = false;
+    for (size_t i = 0; i < d->n; i++) {
+        if (strcmp(d->files[i], file) == 0) {
+            was_winner = i == 0;
+            free(d->files[i]);
+            memmove(&d->files[i], &d->files[i + 1], (d->n - i - 1) * sizeof(*d->files));
+            d->n--;
+            break;
+        }
+    }
+    if (d->n == 0) {
+        hmap_del(md->keys, key);
+        free(d->files);
+        free(d);
+        return was_winner;
+    }
+    *next = d->files[0];
+    return was_winner;
+}
+
+/* ---- applying ------------------------------------------------------------ */
+
+/* Hands one parsed object to the store (taking it out of objs). */
+static void md_upsert(struct manifest_dir *md, struct manifest_objs *objs, enum md_kind kind,
+                      size_t i)
+{
+    switch (kind) {
+    case MD_SERVICE:
+        store_service_upsert(md->st, objs->services[i]);
+        objs->services[i] = NULL;
+        break;
+    case MD_POD:
+        store_pod_upsert(md->st, objs->pods[i]);
+        objs->pods[i] = NULL;
+        break;
+    case MD_SLICE:
+        store_slice_upsert(md->st, objs->slices[i]);
+        objs->slices[i] = NULL;
+        break;
+    }
+}
+
+static const struct svcd_meta *md_obj_meta(const struct manifest_objs *o, enum md_kind k,
+                                           size_t i)
+{
+    switch (k) {
+    case MD_SERVICE: return &o->services[i]->meta;
+    case MD_POD: return &o->pods[i]->meta;
+    case MD_SLICE: return &o->slices[i]->meta;
+    }
+    return NULL;
+}
+
+static size_t md_obj_count(const struct manifest_objs *o, enum md_kind k)
+{
+    return k == MD_SERVICE ? o->n_services : k == MD_POD ? o->n_pods : o->n_slices;
+}
+
+/* Takes key's object from winner file's last good content into the store. */
+static void md_take_over(struct manifest_dir *md, const char *key, const char *winner)
+{
+    struct md_file *wf = md_file_get(md, winner, false);
+    if (!wf || !wf->good)
+        return;
+    struct manifest_objs objs = { 0 };
+    char err[512];
+    if (manifest_parse(wf->good, wf->good_len, (int64_t)time(NULL), &objs, err,
+                       sizeof(err)) < 0) {
+        log_err("manifests", "%s: re-reading last good content failed: %s", winner, err);
+        return;
+    }
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < md_obj_count(&objs, (enum md_kind)k); i++) {
+            char okey[600];
+            md_key(okey, sizeof(okey), (enum md_kind)k, md_obj_meta(&objs, (enum md_kind)k, i));
+            if (strcmp(okey, key) == 0) {
+                log_info("manifests", "%s now defined by %s", key, winner);
+                md_upsert(md, &objs, (enum md_kind)k, i);
+            }
+        }
+    }
+    manifest_objs_free(&objs);
+}
+
+static void md_store_delete(struct manifest_dir *md, const char *key)
+{
+    char kind[32], ns[256], name[256];
+    if (sscanf(key, "%31[^/]/%255[^/]/%255s", kind, ns, name) != 3)
+        return;
+    if (strcmp(kind, "Service") == 0)
+        store_service_delete(md->st, ns, name);
+    else if (strcmp(kind, "Pod") == 0)
+        store_pod_delete(md->st, ns, name);
+    else
+        store_slice_delete(md->st, ns, name);
+}
+
+/* f no longer defines key. */
+static void md_drop_key(struct manifest_dir *md, struct md_file *f, const char *key)
+{
+    const char *next;
+    if (!md_definers_remove(md, key, f->name, &next))
+        return;
+    if (next)
+        md_take_over(md, key, next);
+    else
+        md_store_delete(md, key);
+}
+
+static bool md_has_key(char **keys, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(keys[i], key) == 0)
+            return true;
+    return false;
+}
+
+/* Applies a successfully parsed file: objs and content become its state. */
+static void md_apply(struct manifest_dir *md, struct md_file *f, struct manifest_objs *objs,
+                     char *content, size_t len)
+{
+    size_t total = objs->n_services + objs->n_pods + objs->n_slices;
+    char **keys = calloc(total ? total : 1, sizeof(*keys));
+    size_t nk = 0;
+    if (!keys) {
+        log_err("manifests", "%s: out of memory", f->name);
+        free(content);
+        return;
+    }
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < md_obj_count(objs, (enum md_kind)k); i++) {
+            char key[600];
+            md_key(key, sizeof(key), (enum md_kind)k, md_obj_meta(objs, (enum md_kind)k, i));
+            keys[nk++] = strdup(key);
+            const char *winner = md_definers_add(md, key, f->name);
+            if (!winner) {
+                log_err("manifests", "%s: out of memory", f->name);
+                continue;
+            }
+            if (strcmp(winner, f->name) == 0) {
+                struct md_definers *d = hmap_get(md->keys, key);
+                if (d && d->n > 1) {
+                    log_err("manifests", "%s: %s is also defined in %s; %s wins (first file "
+                            "by name)", f->name, key, d->files[1], f->name);
+                    metric_add(md->m_conflicts, 1);
+                }
+                md_upsert(md, objs, (enum md_kind)k, i);
+            } else {
+                log_err("manifests", "%s: %s is also defined in %s; %s wins (first file by "
+                        "name), this definition is ignored", f->name, key, winner, winner);
+                metric_add(md->m_conflicts, 1);
+            }
+        }
+    }
+    /* Keys the file defined before but not now. */
+    for (size_t i = 0; i < f->n_keys; i++)
+        if (!md_has_key(keys, nk, f->keys[i]))
+            md_drop_key(md, f, f->keys[i]);
+    md_file_free_keys(f);
+    f->keys = keys;
+    f->n_keys = nk;
+    free(f->good);
+    f->good = content;
+    f->good_len = len;
+}
+
+/* The file is gone: forget everything it defined. */
+static void md_remove_file(struct manifest_dir *md, struct md_file *f)
+{
+    for (size_t i = 0; i < f->n_keys; i++)
+        md_drop_key(md, f, f->keys[i]);
+    if (f->n_keys)
+        log_info("manifests", "%s: removed (%zu objects)", f->name, f->n_keys);
+    hmap_del(md->files, f->name);
+    md_file_free_keys(f);
+    free(f->good);
+    free(f->name);
+    free(f);
+}
+
+static void md_process_file(struct manifest_dir *md, struct md_file *f)
+{
+    char *content = NULL;
+    size_t len = 0;
+    f->dirty = false;
+    int r = md_read(md, f->name, &content, &len);
+    if (r == -ENOENT || r == -EISDIR) {
+        md_remove_file(md, f);
+        return;
+    }
+    if (r < 0) {
+        log_err("manifests", "%s: cannot read: %s; keeping its last good state", f->name,
+                strerror(-r));
+        metric_add(md->m_errors, 1);
+        f->failing = true;
+        return;
+    }
+    if (f->good && f->good_len == len && memcmp(f->good, content, len) == 0) {
+        free(content);
+        f->failing = false;
+        return;
+    }
+    struct manifest_objs objs = { 0 };
+    char err[512];
+    if (manifest_parse(content, len, (int64_t)time(NULL), &objs, err, sizeof(err)) < 0) {
+        log_err("manifests", "%s: %s", f->name, err);
+        if (f->good)
+            log_warn("manifests", "%s: keeping the %zu objects of its last good version",
+                     f->name, f->n_keys);
+        metric_add(md->m_errors, 1);
+        f->failing = true;
+        free(content);
+        return;
+    }
+    for (size_t i = 0; i < objs.n_warnings; i++)
+        log_warn("manifests", "%s: %s", f->name, objs.warnings[i]);
+    f->failing = false;
+    log_info("manifests", "%s: loaded %zu services, %zu pods, %zu endpointslices", f->name,
+             objs.n_services, objs.n_pods, objs.n_slices);
+    metric_add(md->m_loads, 1);
+    md_apply(md, f, &objs, content, len);
+    manifest_objs_free(&objs);
+}
+
+struct md_collect {
+    struct md_file **items;
+    size_t n, cap;
+};
+
+static int md_collect_dirty(void *ctx, const char *key, void *value)
+{
+    struct md_collect *c = ctx;
+    struct md_file *f = value;
+    (void)key;
+    if (!f->dirty)
+        return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct md_file **items = realloc(c->items, cap * sizeof(*items));
+        if (!items)
+            return 1;
+        c->items = items;
+        c->cap = cap;
+    }
+    c->items[c->n++] = f;
+    return 0;
+}
+
+static int md_cmp_file(const void *a, const void *b)
+{
+    return strcmp((*(struct md_file *const *)a)->name, (*(struct md_file *const *)b)->name);
+}
+
+static int md_count_failing(void *ctx, const char *key, void *value)
+{
+    (void)key;
+    *(size_t *)ctx += ((struct md_file *)value)->failing;
+    return 0;
+}
+
+static void md_scan_dir(struct manifest_dir *md);
+
+/* Processes every dirty file as one store batch. */
+static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct manifest_dir *md = arg;
+    (void)fd; (void)what;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (md->rescan_pending) {
+        md->rescan_pending = false;
+        md_scan_dir(md);
+    }
+    struct md_collect c = { 0 };
+    hmap_foreach(md->files, md_collect_dirty, &c);
+    /* In name order, so conflicts resolve the same way on every start. */
+    if (c.n > 1)
+        qsort(c.items, c.n, sizeof(*c.items), md_cmp_file);
+    store_begin(md->st);
+    for (size_t i = 0; i < c.n; i++)
+        md_process_file(md, c.items[i]);
+    uint64_t gen = store_commit(md->st);
+    free(c.items);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    metric_observe(md->m_load_seconds, secs);
+    size_t failing = 0;
+    hmap_foreach(md->files, md_count_failing, &failing);
+    metric_set(md->m_failing, (double)failing);
+    if (!md->loaded) {
+        md->loaded = true;
+        log_info("manifests", "initial load of %s done: %zu files, generation %llu in %.1f ms",
+                 md->dir, hmap_count(md->files), (unsigned long long)gen, secs * 1e3);
+    }
+}
+
+static void md_schedule(struct manifest_dir *md)
+{
+    struct timeval tv = { 0, MD_SETTLE_US };
+    if (!evtimer_pending(md->ev_settle, NULL))
+        evtimer_add(md->ev_settle, &tv);
+}
+
+static void md_mark(struct manifest_dir *md, const char *name)
+{
+    if (!md_wanted(name))
+        return;
+    struct md_file *f = md_file_get(md, name, true);
+    if (!f) {
+        log_err("manifests", "%s: out of memory", name);
+        return;
+    }
+    f->dirty = true;
+    md_schedule(md);
+}
+
+static int md_mark_all(void *ctx, const char *key, void *value)
+{
+    (void)ctx; (void)key;
+    ((struct md_file *)value)->dirty = true;
+    return 0;
+}
+
+/* Marks every known file and every file in the directory dirty. */
+static void md_scan_dir(struct manifest_dir *md)
+{
+    hmap_foreach(md->files, md_mark_all, NULL);
+    DIR *d = opendir(md->dir);
+    if (!d) {
+        log_err("manifests", "%s: cannot list: %s", md->dir, strerror(errno));
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        md_mark(md, de->d_name);
+    closedir(d);
+}
+
+static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct manifest_dir *md = arg;
+    char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
+    (void)what;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0) {
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                log_err("manifests", "inotify read: %s", strerror(errno));
+            break;
+        }
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                log_warn("manifests", "inotify queue overflow; rescanning %s", md->dir);
+                md->rescan_pending = true;
+                md_schedule(md);
+                continue;
+            }
+            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+                log_err("manifests", "%s was removed or moved; objects stay as they are; "
+                        "send SIGHUP after recreating it", md->dir);
+                continue;
+            }
+            if (ev->len == 0)
+                continue;
+            log_debug("manifests", "event 0x%x on %s", ev->mask, ev->name);
+            md_mark(md, ev->name);
+        }
+    }
+}
+
+static int md_watch(struct manifest_dir *md)
+{
+    if (md->wd >= 0)
+        inotify_rm_watch(md->ifd, md->wd);
+    md->wd = inotify_add_watch(md->ifd, md->dir,
+                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                               IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+    if (md->wd < 0) {
+        log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
+                                      const char *dir)
+{
+    struct manifest_dir *md = calloc(1, sizeof(*md));
+    if (!md)
+        return NULL;
+    md->base = base;
+    md->st = st;
+    md->ifd = -1;
+    md->wd = -1;
+    md->dir = strdup(dir);
+    md->files = hmap_new();
+    md->keys = hmap_new();
+    if (!md->dir || !md->files || !md->keys)
+        goto fail;
+    md->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (md->ifd < 0) {
+        log_err("manifests", "inotify: %s", strerror(errno));
+        goto fail;
+    }
+    if (md_watch(md) < 0)
+        goto fail;
+    md->ev_inotify = event_new(base, md->ifd, EV_READ | EV_PERSIST, md_inotify_cb, md);
+    md->ev_settle = evtimer_new(base, md_settle_cb, md);
+    if (!md->ev_inotify || !md->ev_settle || event_add(md->ev_inotify, NULL) < 0)
+        goto fail;
+    md->m_errors = metric_counter("svcd_manifest_errors_total", NULL,
+                                  "Manifest files that failed to read, parse or validate");
+    md->m_loads = metric_counter("svcd_manifest_loads_total", NULL,
+                                 "Manifest files loaded successfully");
+    md->m_conflicts = metric_counter("svcd_manifest_conflicts_total", NULL,
+                                     "Objects defined in more than one manifest file");
+    md->m_failing = metric_gauge("svcd_manifest_files_failing", NULL,
+                                 "Manifest files whose last read failed (last good state kept)");
+    md->m_load_seconds = metric_histogram("svcd_manifest_sync_duration_seconds", NULL,
+                                          "Time to apply one round of changed manifest files");
+    md->rescan_pending = true;
+    md_schedule(md);
+    return md;
+fail:
+    manifest_dir_free(md);
+    return NULL;
+}
+
+static int md_free_file(void *ctx, const char *key, void *value)
+{
+    struct md_file *f = value;
+    (void)ctx; (void)key;
+    md_file_free_keys(f);
+    free(f->good);
+    free(f->name);
+    free(f);
+    return 0;
+}
+
+static int md_free_definers(void *ctx, const char *key, void *value)
+{
+    struct md_definers *d = value;
+    (void)ctx; (void)key;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->files[i]);
+    free(d->files);
+    free(d);
+    return 0;
+}
+
+void manifest_dir_free(struct manifest_dir *md)
+{
+    if (!md)
+        return;
+    if (md->ev_inotify)
+        event_free(md->ev_inotify);
+    if (md->ev_settle)
+        event_free(md->ev_settle);
+    if (md->ifd >= 0)
+        close(md->ifd);
+    if (md->files) {
+        hmap_foreach(md->files, md_free_file, NULL);
+        hmap_free(md->files);
+    }
+    if (md->keys) {
+        hmap_foreach(md->keys, md_free_definers, NULL);
+        hmap_free(md->keys);
+    }
+    free(md->dir);
+    free(md);
+}
+
+void manifest_dir_rescan(struct manifest_dir *md)
+{
+    md_watch(md);     /* the directory may have been recreated */
+    md->rescan_pending = true;
+    md_schedule(md);
+}
+
+bool manifest_dir_loaded(const struct manifest_dir *md)
+{
+    return md->loaded;
+}
+
+size_t manifest_dir_failing(const struct manifest_dir *md)
+{
+    size_t failing = 0;
+    hmap_foreach(md->files, md_count_failing, &failing);
+    return failing;
+}
