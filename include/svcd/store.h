@@ -84,6 +84,12 @@ int store_slice_delete(struct store *st, const char *ns, const char *name);
 int store_pod_set_probe_ready(struct store *st, const char *ns, const char *name,
                               enum svcd_tristate ready);
 
+/* Marks a pod terminating (sets metadata.deletionTimestamp to rfc3339 if it
+ * has none), as when its source removed it with a grace period. 0, or -1 if
+ * the pod is unknown. Must be inside a batch. */
+int store_pod_mark_terminating(struct store *st, const char *ns, const char *name,
+                               const char *rfc3339);
+
 /* Look-ups. NULL when absent. */
 const struct svcd_service *store_service_get(const struct store *st, const char *ns,
                                              const char *name);

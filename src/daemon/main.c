@@ -30,11 +30,11 @@
 #include "svcd/nft.h"
 #define HAVE_NFT 1
 #endif
-#if __has_include("svcd/dns_server.h")
+#if __has_include("svcd/dns_server.h") && !defined(SVCD_NO_DNS_YET)
 #include "svcd/dns_server.h"
 #define HAVE_DNS 1
 #endif
-#if __has_include("svcd/probe.h")
+#if __has_include("svcd/probe.h") && !defined(SVCD_NO_PROBE_YET)
 #include "svcd/probe.h"
 #define HAVE_PROBE 1
 #endif

@@ -55,6 +55,14 @@ struct md_definers {
     size_t n;
 };
 
+/* A pod whose file went away, terminating until its grace period ends. */
+struct md_grace {
+    struct manifest_dir *md;
+    struct event *ev;
+    char *key;
+    struct md_grace *next;
+};
+
 struct manifest_dir {
     struct event_base *base;
     struct store *st;
@@ -66,6 +74,7 @@ struct manifest_dir {
     struct hmap *keys;       /* key -> md_definers */
     bool loaded;
     bool rescan_pending;
+    struct md_grace *graces;
     struct metric *m_errors, *m_loads, *m_conflicts, *m_failing;
     struct metric *m_load_seconds;
 };
@@ -290,6 +299,75 @@ static void md_take_over(struct manifest_dir *md, const char *key, const char *w
     manifest_objs_free(&objs);
 }
 
+static void md_grace_unlink(struct manifest_dir *md, struct md_grace *g)
+{
+    for (struct md_grace **pp = &md->graces; *pp; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    }
+    event_free(g->ev);
+    free(g->key);
+    free(g);
+}
+
+/* The grace period of a removed pod ended: delete it unless a file defines
+ * it again. */
+static void md_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct md_grace *g = arg;
+    struct manifest_dir *md = g->md;
+    char ns[256], name[256];
+    (void)fd; (void)what;
+    if (!hmap_get(md->keys, g->key) &&
+        sscanf(g->key, "Pod/%255[^/]/%255s", ns, name) == 2) {
+        store_begin(md->st);
+        if (store_pod_delete(md->st, ns, name) == 0)
+            log_info("manifests", "%s: grace period over, removed", g->key);
+        store_commit(md->st);
+    }
+    md_grace_unlink(md, g);
+}
+
+/* A pod removed from its file with annotation svcd.io/grace-period-seconds
+ * stays as a terminating endpoint for that long. Returns true when the
+ * deletion was deferred. */
+static bool md_pod_defer(struct manifest_dir *md, const char *key, const char *ns,
+                         const char *name)
+{
+    const struct svcd_pod *pod = store_pod_get(md->st, ns, name);
+    const char *gp = pod ? svcd_kvmap_get(&pod->meta.annotations,
+                                          "svcd.io/grace-period-seconds") : NULL;
+    char *end;
+    long secs = gp ? strtol(gp, &end, 10) : 0;
+    if (!gp || *end || secs <= 0)
+        return false;
+    if (secs > 86400)
+        secs = 86400;
+    struct md_grace *g = calloc(1, sizeof(*g));
+    if (!g || !(g->key = strdup(key)) ||
+        !(g->ev = evtimer_new(md->base, md_grace_cb, g))) {
+        if (g)
+            free(g->key);
+        free(g);
+        return false;
+    }
+    g->md = md;
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    store_pod_mark_terminating(md->st, ns, name, ts);
+    struct timeval tv = { secs, 0 };
+    evtimer_add(g->ev, &tv);
+    g->next = md->graces;
+    md->graces = g;
+    log_info("manifests", "%s: removed from its file; terminating for %lds", key, secs);
+    return true;
+}
+
 static void md_store_delete(struct manifest_dir *md, const char *key)
 {
     char kind[32], ns[256], name[256];
@@ -297,9 +375,10 @@ static void md_store_delete(struct manifest_dir *md, const char *key)
         return;
     if (strcmp(kind, "Service") == 0)
         store_service_delete(md->st, ns, name);
-    else if (strcmp(kind, "Pod") == 0)
-        store_pod_delete(md->st, ns, name);
-    else
+    else if (strcmp(kind, "Pod") == 0) {
+        if (!md_pod_defer(md, key, ns, name))
+            store_pod_delete(md->st, ns, name);
+    } else
         store_slice_delete(md->st, ns, name);
 }
 
@@ -662,6 +741,8 @@ void manifest_dir_free(struct manifest_dir *md)
 {
     if (!md)
         return;
+    while (md->graces)
+        md_grace_unlink(md, md->graces);
     if (md->ev_inotify)
         event_free(md->ev_inotify);
     if (md->ev_settle)

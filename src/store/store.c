@@ -460,7 +460,7 @@ static void store_recompute_service(struct store *st, struct svc_entry *se,
     }
     svc_entry_sort(se);
 
-    bool changed = n_old != se->n_eps || n_ports_old != svc->n_ports;
+    bool changed = n_old != se->n_eps || (n_old > 0 && n_ports_old != svc->n_ports);
     for (size_t i = 0; !changed && i < n_old; i++)
         changed = !endpoint_equal(&old[i], &se->eps[i], n_ports_old);
     for (size_t i = 0; i < n_old; i++)
@@ -818,6 +818,26 @@ int store_pod_set_probe_ready(struct store *st, const char *ns, const char *name
     if (pe->pod->probe_ready == ready)
         return 0;
     pe->pod->probe_ready = ready;
+    st->pods_changed = true;
+    pod_reconcile(st, pe);
+    return 0;
+}
+
+int store_pod_mark_terminating(struct store *st, const char *ns, const char *name,
+                               const char *rfc3339)
+{
+    char k[STORE_KEY_MAX];
+    store_key(k, ns, name);
+    struct pod_entry *pe = hmap_get(st->pods, k);
+    if (!pe)
+        return -1;
+    if (pe->pod->meta.deletion_timestamp)
+        return 0;
+    char *ts = strdup(rfc3339);
+    if (!ts)
+        return -1;
+    pe->pod->meta.deletion_timestamp = ts;
+    pe->pod->meta.fingerprint ^= 0x9e3779b97f4a7c15ULL;   /* content differs now */
     st->pods_changed = true;
     pod_reconcile(st, pe);
     return 0;
