@@ -38,6 +38,9 @@ struct svcd_config {
     char config_file[4096];          /* "" when none */
     /* sources */
     char manifests[4096];            /* manifest directory, "" = none */
+    bool podman;                     /* --source podman[=URL] given */
+    char podman_socket[4096];        /* unix socket path of podman's API service,
+                                        default /run/podman/podman.sock */
     char node_name[256];             /* default: hostname */
     /* dns */
     struct svcd_hostport dns_listen[SVCD_MAX_LISTEN];

@@ -26,7 +26,7 @@ enum config_id {
     OPT_DNS_AUTOPATH, OPT_DNS_CACHE_SIZE, OPT_DNS_CACHE_MIN_TTL, OPT_DNS_CACHE_MAX_TTL,
     OPT_DNS_TCP_IDLE_MS, OPT_DNS_TCP_MAX_CONNS, OPT_DNS_ALLOW, OPT_SERVICE_CIDR, OPT_POD_CIDR,
     OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN, OPT_LOG_LEVEL,
-    OPT_LOG_FORMAT, OPT_CLEANUP, OPT_VERSION, OPT_HELP,
+    OPT_LOG_FORMAT, OPT_SOURCE, OPT_CLEANUP, OPT_VERSION, OPT_HELP,
 };
 
 struct config_opt {
@@ -42,6 +42,9 @@ static const struct config_opt config_opts[] = {
     { "config", OPT_CONFIG, "FILE", false, false, "read settings from a YAML file (flags win)" },
     { "manifests", OPT_MANIFESTS, "DIR", false, true,
       "directory of Kubernetes manifests (*.yaml, *.yml, *.json), watched" },
+    { "source", OPT_SOURCE, "manifests=DIR|podman[=unix://PATH]", true, true,
+      "where pods and services come from (repeatable; podman default socket "
+      "unix:///run/podman/podman.sock)" },
     { "node-name", OPT_NODE_NAME, "NAME", false, true,
       "this node's name, for traffic policy Local (default: hostname)" },
     { "dns-listen", OPT_DNS_LISTEN, "ADDR:PORT", true, true,
@@ -264,6 +267,22 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
             return config_err(o, "path too long");
         snprintf(c->manifests, sizeof(c->manifests), "%s", v);
         return 0;
+    case OPT_SOURCE:
+        if (!strncmp(v, "manifests=", 10))
+            return config_set(c, OPT_MANIFESTS, v + 10, o, cleanup);
+        if (!strcmp(v, "podman")) {
+            c->podman = true;
+            snprintf(c->podman_socket, sizeof(c->podman_socket), "/run/podman/podman.sock");
+            return 0;
+        }
+        if (!strncmp(v, "podman=unix://", 14) && v[14] == '/' &&
+            strlen(v + 14) < sizeof(c->podman_socket)) {
+            c->podman = true;
+            snprintf(c->podman_socket, sizeof(c->podman_socket), "%s", v + 14);
+            return 0;
+        }
+        return config_err(o, "must be manifests=DIR, podman or podman=unix:///PATH (got \"%s\")",
+                          v);
     case OPT_NODE_NAME:
         if (!config_dns_name_ok(v) || strlen(v) >= sizeof(c->node_name))
             return config_err(o, "must be a DNS name (got \"%s\")", v);
@@ -395,6 +414,7 @@ static void config_clear_list(struct svcd_config *c, enum config_id id)
 {
     switch (id) {
     case OPT_DNS_LISTEN: c->n_dns_listen = 0; break;
+    case OPT_SOURCE: c->podman = false; break;
     case OPT_UPSTREAM: c->n_upstream = 0; break;
     case OPT_STUB_DOMAIN: c->n_stub = 0; break;
     case OPT_DNS_ALLOW: c->n_dns_allow = 0; break;
