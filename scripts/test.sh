@@ -40,8 +40,10 @@ if [ -z "${SVCD_TEST_QUICK:-}" ]; then
     corpus="tests/fuzz/corpus/${name#fuzz_}"
     work=$(mktemp -d)
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+    dict=()
+    [ -f "tests/fuzz/${name#fuzz_}.dict" ] && dict=(-dict="tests/fuzz/${name#fuzz_}.dict")
     echo "-- $name"
-    if ! "$f" -max_total_time="${SVCD_FUZZ_SECONDS:-30}" -print_final_stats=0 "$work" \
+    if ! "$f" -max_total_time="${SVCD_FUZZ_SECONDS:-30}" -print_final_stats=0 "${dict[@]}" "$work" \
          > "$work.log" 2>&1; then
       tail -50 "$work.log"; fail=1
     else
