@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# lib.sh: helpers shared by the integration tests (tests/integration/*.sh).
+# Source it first thing; it sources tests/lab/lab.sh (see that file for the
+# lab's topology and variables).
+#
+# Environment (ctest sets both): SVCD_BUILD (build dir; default
+# $SVCD_SRC/build), SVCD_SRC (source dir; default: found from this file).
+#
+# When sourced as non-root or without `ip netns`, it prints "SKIP: reason"
+# and exits 0 (ctest would count exit 77 as a failure).
+#
+# Results:
+#   it_pass MSG                   counts a pass, prints "ok - MSG"
+#   it_fail MSG                   prints "FAIL - MSG", exits 1 (the traps
+#                                 print the svcd log and tear the lab down)
+#   it_check MSG CMD...           runs CMD: pass if it succeeds, else a
+#                                 counted (non-fatal) failure
+#   it_assert_eq ACTUAL EXPECTED MSG       non-fatal, counted
+#   it_assert_ne ACTUAL UNEXPECTED MSG     non-fatal, counted
+#   it_assert_contains HAYSTACK NEEDLE MSG non-fatal, counted
+#   it_assert_not_contains HAYSTACK NEEDLE MSG
+#   it_finish                     prints "N passed, N failed", exits 0 only
+#                                 when nothing failed
+#   it_wait SECONDS CMD...        polls CMD every 0.1 s until it succeeds;
+#                                 returns 1 when the deadline passes
+#   it_wait_eq SECONDS EXPECTED CMD...  polls until CMD's stdout == EXPECTED;
+#                                 IT_LAST holds the last output
+# svcd:
+#   svcd_start ARGS...            runs $SVCD_BUILD/svcd ARGS in the node
+#                                 namespace (stderr+stdout to $SVCD_LOG),
+#                                 waits up to 5 s for /readyz = 200; 1 if not
+#                                 (SVCD_EXIT is set if svcd exited; the log
+#                                 is printed by the exit trap if the test
+#                                 fails, or call svcd_log)
+#   svcd_start_lab [ARGS...]      svcd_start with the lab's usual flags
+#                                 (--manifests --node-name --service-cidr x2
+#                                 --log-level debug) followed by ARGS
+#   svcd_stop                     SIGTERM, waits 5 s, then SIGKILL; sets
+#                                 SVCD_EXIT (exit status, or 137 if killed)
+#   svcd_log                      prints the svcd log
+#   svcd_signal SIG               sends SIG to svcd (e.g. HUP)
+#   admin_get PATH                GET http://$SVCD_ADMIN$PATH in the node ns
+#                                 (body on stdout; fails on HTTP >= 400)
+#   admin_status PATH             prints the HTTP status code only
+#   admin_generation [PATH]       prints .generation of PATH
+#                                 (default /api/endpoints)
+#   svcctl_run ARGS...            $SVCD_BUILD/svcctl --server $SVCD_ADMIN ARGS
+#                                 in the node ns
+# traffic (all inside lab namespaces, bounded by timeouts):
+#   node_curl URL [curl args]     curl -sS --max-time 2 from the node ns
+#   pod_curl POD URL [curl args]  same from a pod
+#   ext_curl URL [curl args]      same from the external-client ns
+#   udp_ask NSNAME HOST PORT      sends one datagram, prints the answer
+#                                 (NSNAME: node, ext or a pod name)
+#   dns_ask NAME [TYPE] [SERVER] [dig args]
+#                                 dig +short from the node ns; SERVER
+#                                 defaults to $SVCD_DNS (127.0.0.1:5353 form
+#                                 or plain address)
+#
+# Variables: SVCD_ADMIN (127.0.0.1:9180, or taken from --admin-listen),
+# SVCD_DNS (from the first --dns-listen), SVCD_PID, SVCD_LOG, IT_PASSED,
+# IT_FAILED.
+
+_IT_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${SVCD_SRC:=$(cd "$_IT_LIB_DIR/../.." && pwd)}"
+: "${SVCD_BUILD:=$SVCD_SRC/build}"
+export SVCD_SRC SVCD_BUILD
+
+IT_PASSED=0
+IT_FAILED=0
+IT_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+SVCD_PID=
+SVCD_LOG=
+SVCD_ADMIN=127.0.0.1:9180
+SVCD_DNS=
+SVCD_EXIT=
+
+# shellcheck source=../lab/lab.sh
+source "$SVCD_SRC/tests/lab/lab.sh"
+
+if ! _it_why=$(lab_available); then
+    echo "SKIP: $IT_NAME: $_it_why"
+    exit 0
+fi
+unset _it_why
+
+# ------------------------------------------------------------ results ----
+it_pass() {
+    IT_PASSED=$((IT_PASSED + 1))
+    echo "ok - $*"
+}
+
+_it_count_fail() {
+    IT_FAILED=$((IT_FAILED + 1))
+    echo "FAIL - $*"
+}
+
+it_fail() {
+    _it_count_fail "$*"
+    exit 1
+}
+
+it_check() {
+    local msg=$1
+    shift
+    if "$@"; then it_pass "$msg"; else _it_count_fail "$msg (command failed: $*)"; fi
+}
+
+it_assert_eq() {
+    if [[ $1 == "$2" ]]; then
+        it_pass "$3"
+    else
+        _it_count_fail "$3: expected '$2', got '$1'"
+    fi
+}
+
+it_assert_ne() {
+    if [[ $1 != "$2" ]]; then
+        it_pass "$3"
+    else
+        _it_count_fail "$3: got '$1', which it must not be"
+    fi
+}
+
+it_assert_contains() {
+    if [[ $1 == *"$2"* ]]; then
+        it_pass "$3"
+    else
+        _it_count_fail "$3: '$2' not found in: $1"
+    fi
+}
+
+it_assert_not_contains() {
+    if [[ $1 != *"$2"* ]]; then
+        it_pass "$3"
+    else
+        _it_count_fail "$3: '$2' unexpectedly found in: $1"
+    fi
+}
+
+it_finish() {
+    echo "$IT_PASSED passed, $IT_FAILED failed"
+    if [[ $IT_FAILED -gt 0 ]]; then exit 1; fi
+    exit 0
+}
+
+# "2" / "0.5" seconds -> nanoseconds
+_it_secs_ns() { awk -v s="$1" 'BEGIN { printf "%d", s * 1e9 }'; }
+
+it_wait() {
+    local secs=$1 end
+    shift
+    end=$(($(date +%s%N) + $(_it_secs_ns "$secs")))
+    while :; do
+        "$@" && return 0
+        (($(date +%s%N) >= end)) && return 1
+        sleep 0.1
+    done
+}
+
+IT_LAST=
+it_wait_eq() {
+    local secs=$1 want=$2 end
+    shift 2
+    end=$(($(date +%s%N) + $(_it_secs_ns "$secs")))
+    while :; do
+        IT_LAST=$("$@" 2>/dev/null)
+        [[ $IT_LAST == "$want" ]] && return 0
+        (($(date +%s%N) >= end)) && return 1
+        sleep 0.1
+    done
+}
+
+# Called by lab.sh's traps before the lab goes down: show svcd's log when
+# the test is failing, stop svcd.
+lab_on_down() {
+    local rc=$1
+    # (not on Ctrl-C: exit status 130)
+    if [[ -n $SVCD_LOG && -s $SVCD_LOG && $rc != 130 ]] && { [[ $rc != 0 ]] || [[ $IT_FAILED -gt 0 ]]; }; then
+        svcd_log
+    fi
+    [[ -z $SVCD_PID ]] || svcd_stop >/dev/null 2>&1
+    return 0
+}
+
+# --------------------------------------------------------------- svcd ----
+admin_status() {
+    lab_exec_node curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$SVCD_ADMIN$1"
+}
+
+admin_get() {
+    lab_exec_node curl -sS -f --max-time 2 "http://$SVCD_ADMIN$1"
+}
+
+admin_generation() {
+    admin_get "${1:-/api/endpoints}" | jq -r '.generation'
+}
+
+svcctl_run() {
+    lab_exec_node "$SVCD_BUILD/svcctl" --server "$SVCD_ADMIN" "$@"
+}
+
+svcd_log() {
+    echo "----- svcd log ($SVCD_LOG) -----"
+    cat "$SVCD_LOG" 2>/dev/null
+    echo "----- end of svcd log -----"
+}
+
+svcd_signal() {
+    [[ -n $SVCD_PID ]] && kill -"$1" "$SVCD_PID"
+}
+
+_svcd_ready() {
+    [[ $(admin_status /readyz) == 200 ]]
+}
+
+svcd_start() {
+    local a prev="" t
+    [[ $LAB_UP == 1 ]] || { echo "svcd_start: lab is not up" >&2; return 1; }
+    [[ -z $SVCD_PID ]] || { echo "svcd_start: svcd already running" >&2; return 1; }
+    [[ -x $SVCD_BUILD/svcd ]] || { echo "svcd_start: no $SVCD_BUILD/svcd" >&2; return 1; }
+    SVCD_ADMIN=127.0.0.1:9180
+    SVCD_DNS=
+    for a in "$@"; do
+        case $prev in
+        --admin-listen) SVCD_ADMIN=$a ;;
+        --dns-listen) [[ -n $SVCD_DNS ]] || SVCD_DNS=$a ;;
+        esac
+        case $a in
+        --admin-listen=*) SVCD_ADMIN=${a#*=} ;;
+        --dns-listen=*) [[ -n $SVCD_DNS ]] || SVCD_DNS=${a#*=} ;;
+        esac
+        prev=$a
+    done
+    SVCD_LOG=$LAB_TMP/svcd.log
+    echo "+ svcd $*" >>"$SVCD_LOG"
+    ip netns exec "$LAB_NODE_NS" "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_LOG" 2>&1 &
+    SVCD_PID=$!
+    for ((t = 0; t < 50; t++)); do
+        if _svcd_ready; then return 0; fi
+        if ! _lab_pid_alive "$SVCD_PID"; then
+            wait "$SVCD_PID" 2>/dev/null
+            SVCD_EXIT=$?
+            echo "svcd_start: svcd exited with status $SVCD_EXIT" >&2
+            SVCD_PID=
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "svcd_start: /readyz not 200 after 5 s (svcd still running: $SVCD_PID)" >&2
+    return 1
+}
+
+svcd_start_lab() {
+    svcd_start --manifests "$LAB_MANIFESTS" --node-name "$LAB_NODE_NAME" \
+        --service-cidr "$LAB_SERVICE_CIDR4" --service-cidr "$LAB_SERVICE_CIDR6" \
+        --log-level debug "$@"
+}
+
+svcd_stop() {
+    local t
+    [[ -n $SVCD_PID ]] || return 0
+    kill -TERM "$SVCD_PID" 2>/dev/null
+    for ((t = 0; t < 50; t++)); do
+        _lab_pid_alive "$SVCD_PID" || break
+        sleep 0.1
+    done
+    if _lab_pid_alive "$SVCD_PID"; then
+        echo "svcd_stop: svcd ignored SIGTERM for 5 s; killing it" >&2
+        kill -KILL "$SVCD_PID" 2>/dev/null
+    fi
+    wait "$SVCD_PID" 2>/dev/null
+    SVCD_EXIT=$?
+    SVCD_PID=
+    return 0
+}
+
+# ------------------------------------------------------------ traffic ----
+node_curl() {
+    local url=$1
+    shift
+    lab_exec_node curl -sS --max-time 2 "$@" "$url"
+}
+
+pod_curl() {
+    local pod=$1 url=$2
+    shift 2
+    lab_exec_pod "$pod" curl -sS --max-time 2 "$@" "$url"
+}
+
+ext_curl() {
+    local url=$1
+    shift
+    lab_exec_ext curl -sS --max-time 2 "$@" "$url"
+}
+
+# udp_ask NSNAME HOST PORT: one datagram, the answer on stdout (1 s timeout).
+udp_ask() {
+    local where=$1 host=$2 port=$3 proto=UDP4
+    [[ $host == *:* ]] && { proto=UDP6; host="[$host]"; }
+    case $where in
+    node) echo ping | lab_exec_node timeout 3 socat -T1 - "$proto:$host:$port" ;;
+    ext) echo ping | lab_exec_ext timeout 3 socat -T1 - "$proto:$host:$port" ;;
+    *) echo ping | lab_exec_pod "$where" timeout 3 socat -T1 - "$proto:$host:$port" ;;
+    esac
+}
+
+# dns_ask NAME [TYPE] [SERVER] [dig args...]
+dns_ask() {
+    local name=$1 type=${2:-A} server=${3:-$SVCD_DNS} port=53
+    shift 3 2>/dev/null || shift $#
+    [[ -n $server ]] || server=127.0.0.1:53
+    if [[ $server == \[*\]:* ]]; then
+        port=${server##*:}; server=${server%:*}; server=${server#[}; server=${server%]}
+    elif [[ $server == *.*:* ]]; then
+        port=${server##*:}; server=${server%:*}
+    fi
+    lab_exec_node dig +short +time=1 +tries=1 -p "$port" "@$server" "$name" "$type" "$@"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    echo "lib.sh: helper library for tests/integration/*.sh; nothing to run on its own"
+    exit 0
+fi
