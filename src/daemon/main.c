@@ -1,7 +1,7 @@
 /*
  * svcd: the daemon. Wires the modules together on one libevent loop:
  *
- *   manifest_dir (source) --> store --> nftdp (VIP rules in nftables)
+ *   manifest_dir, podman (sources) --> store --> nftdp (VIP rules in nftables)
  *                                  \--> dns_server (cluster zone + forwarding)
  *   probe_mgr --(readiness)--> store
  *   admin (HTTP: health, metrics, API) reads the store
@@ -20,24 +20,15 @@
 
 #include "svcd/admin.h"
 #include "svcd/config.h"
+#include "svcd/dns_server.h"
 #include "svcd/log.h"
 #include "svcd/manifest_dir.h"
 #include "svcd/metrics.h"
+#include "svcd/nft.h"
+#include "svcd/podman.h"
+#include "svcd/probe.h"
 #include "svcd/store.h"
 
-/* TEMPORARY while modules land in parallel: remove once all exist. */
-#if __has_include("svcd/nft.h")
-#include "svcd/nft.h"
-#define HAVE_NFT 1
-#endif
-#if __has_include("svcd/dns_server.h") && !defined(SVCD_NO_DNS_YET)
-#include "svcd/dns_server.h"
-#define HAVE_DNS 1
-#endif
-#if __has_include("svcd/probe.h") && !defined(SVCD_NO_PROBE_YET)
-#include "svcd/probe.h"
-#define HAVE_PROBE 1
-#endif
 
 struct svcd {
     struct svcd_config cfg;
@@ -46,6 +37,7 @@ struct svcd {
     struct event_base *base;
     struct store *st;
     struct manifest_dir *md;
+    struct podman_src *podman;
     struct nftdp *nft;
     struct dns_server *dns;
     struct probe_mgr *probes;
@@ -60,14 +52,14 @@ static const char *svcd_ready(void *ctx)
     struct svcd *d = ctx;
     if (d->md && !manifest_dir_loaded(d->md))
         return "initial manifest load pending";
-#ifdef HAVE_NFT
+    if (d->podman && !podman_src_synced(d->podman))
+        return "initial podman list pending";
     if (d->nft && !nftdp_synced(d->nft)) {
         const char *err = nftdp_last_error(d->nft);
         snprintf(d->ready_reason, sizeof(d->ready_reason), "nftables %s%s",
                  err ? "sync failed: " : "sync pending", err ? err : "");
         return d->ready_reason;
     }
-#endif
     return NULL;
 }
 
@@ -113,15 +105,10 @@ static void svcd_teardown(struct svcd *d)
     if (d->ev_int) event_free(d->ev_int);
     if (d->ev_term) event_free(d->ev_term);
     admin_free(d->admin);
-#ifdef HAVE_PROBE
     probe_mgr_free(d->probes);
-#endif
-#ifdef HAVE_DNS
     dns_server_free(d->dns);
-#endif
-#ifdef HAVE_NFT
     nftdp_free(d->nft);
-#endif
+    podman_src_free(d->podman);
     manifest_dir_free(d->md);
     store_free(d->st);
     metrics_reset();
@@ -143,10 +130,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (cleanup) {
-#ifdef HAVE_NFT
         if (nftdp_cleanup(d.cfg.nft_table) < 0)
             return 1;
-#endif
         log_info("svcd", "removed nftables table %s", d.cfg.nft_table);
         return 0;
     }
@@ -158,32 +143,32 @@ int main(int argc, char **argv)
         log_err("svcd", "out of memory at start-up");
         goto out;
     }
-#ifdef HAVE_NFT
     if (!d.cfg.no_nft) {
         d.nft = nftdp_new(d.base, d.st, &d.cfg);
         if (!d.nft)
             goto out;
     }
-#endif
-#ifdef HAVE_DNS
     if (d.cfg.n_dns_listen) {
         d.dns = dns_server_new(d.base, d.st, &d.cfg);
         if (!d.dns)
             goto out;
     }
-#endif
-#ifdef HAVE_PROBE
     d.probes = probe_mgr_new(d.base, d.st);
     if (!d.probes)
         goto out;
-#endif
     if (d.cfg.manifests[0]) {
         d.md = manifest_dir_new(d.base, d.st, d.cfg.manifests);
         if (!d.md)
             goto out;
-    } else {
-        log_warn("svcd", "no --manifests directory: no Services or Pods will be known");
     }
+    if (d.cfg.podman) {
+        d.podman = podman_src_new(d.base, d.st, d.cfg.podman_socket);
+        if (!d.podman)
+            goto out;
+    }
+    if (!d.md && !d.podman)
+        log_warn("svcd", "no --manifests directory and no podman source: no Services or "
+                 "Pods will be known");
     if (d.cfg.admin_enabled) {
         d.admin = admin_new(d.base, d.st, &d.cfg.admin_listen, svcd_ready, &d);
         if (!d.admin)
