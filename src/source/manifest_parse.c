@@ -124,18 +124,23 @@ static int mf_warn(struct mf_ctx *c, const char *fmt, ...)
 
 /* ---- paths ---------------------------------------------------------------- */
 
+/* Paths longer than MF_PATH_MAX are cut (only messages use them). */
 static const char *mf_path(char *buf, const char *parent, const char *key)
 {
+    int n;
     if (parent && *parent)
-        snprintf(buf, MF_PATH_MAX, "%s.%s", parent, key);
+        n = snprintf(buf, MF_PATH_MAX, "%s.%s", parent, key);
     else
-        snprintf(buf, MF_PATH_MAX, "%s", key);
+        n = snprintf(buf, MF_PATH_MAX, "%s", key);
+    if (n >= MF_PATH_MAX)
+        buf[MF_PATH_MAX - 1] = '\0';
     return buf;
 }
 
 static const char *mf_path_idx(char *buf, const char *parent, size_t idx)
 {
-    snprintf(buf, MF_PATH_MAX, "%s[%zu]", parent, idx);
+    if (snprintf(buf, MF_PATH_MAX, "%s[%zu]", parent, idx) >= MF_PATH_MAX)
+        buf[MF_PATH_MAX - 1] = '\0';
     return buf;
 }
 
@@ -277,6 +282,8 @@ static int mf_want_map(struct mf_ctx *c, yaml_node_t *n, const char *path)
 static int mf_want_seq(struct mf_ctx *c, yaml_node_t *n, const char *path,
                        yaml_node_item_t **items, size_t *count)
 {
+    *items = NULL;
+    *count = 0;
     if (n->type != YAML_SEQUENCE_NODE)
         return mf_fail(c, path, "must be a sequence");
     *items = n->data.sequence.items.start;
