@@ -7,28 +7,36 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libevent-dev libc-ares-dev libnftnl-dev libmnl-dev libyaml-dev libjansson-dev
+  libhttp-parser-dev
   # run and test: namespaces, nftables, clients
   iproute2 nftables conntrack curl dnsutils jq socat ncat procps psmisc
   # peers and load tools for tests and benchmarks
   dnsperf nsd unbound dnsmasq-base
+  # a real pod runtime for the podman source (see docs/PODMAN.md)
+  podman runc catatonit busybox-static file
 )
 
+here=$(cd "$(dirname "$0")" && pwd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages (${missing[*]}); run as root" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages (${missing[*]}); run as root" >&2
-  exit 1
+# podman needs runc, ulimits it may set, and a local image (no registry here).
+if [ "$(id -u)" -eq 0 ]; then
+  "$here/../tests/podman/setup.sh"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts these peers as services where systemd runs; the tests start
 # their own copies inside namespaces, so keep the system ones out of the way.
 for svc in nsd unbound; do

@@ -165,6 +165,7 @@ int main(int argc, char **argv)
         d.podman = podman_src_new(d.base, d.st, d.cfg.podman_socket);
         if (!d.podman)
             goto out;
+        podman_src_set_node_name(d.podman, d.cfg.node_name);
     }
     if (!d.md && !d.podman)
         log_warn("svcd", "no --manifests directory and no podman source: no Services or "
