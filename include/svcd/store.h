@@ -60,6 +60,10 @@ void store_free(struct store *st);
 /* Subscribers are called in the order they were added. 0 or -1. */
 int store_subscribe(struct store *st, const struct store_subscriber *sub);
 
+/* Removes the subscriber whose ctx is ctx (a module freed before the store
+ * calls this). 0, or -1 when none has that ctx. */
+int store_unsubscribe(struct store *st, void *ctx);
+
 /* Batching: every upsert/delete must be inside begin..commit (nesting is
  * counted; the outermost commit notifies). */
 void store_begin(struct store *st);

@@ -54,16 +54,10 @@ struct zone_svc {
     size_t n, cap;
 };
 
-/* The subscription outlives the zone when the zone is freed first (the
- * store has no unsubscribe); it is then a no-op. */
+/* The store subscription's context. */
 struct zone_sub {
     struct dns_zone *z;
-    struct zone_sub *next_orphan;
 };
-
-/* Subscriptions of freed zones, kept (and reachable) until the store can
- * unsubscribe; one small block per zone lifetime. */
-static struct zone_sub *zone_orphans;
 
 struct dns_zone {
     struct svcd_config cfg;
@@ -619,9 +613,8 @@ void dns_zone_free(struct dns_zone *z)
     if (!z)
         return;
     if (z->sub) {
-        z->sub->z = NULL;          /* left to the store (no unsubscribe) */
-        z->sub->next_orphan = zone_orphans;
-        zone_orphans = z->sub;
+        store_unsubscribe(z->st, z->sub);
+        free(z->sub);
     }
     if (z->nodes && z->svcs) {
         hmap_foreach(z->svcs, zone_free_svc_cb, z);

@@ -561,6 +561,18 @@ int store_subscribe(struct store *st, const struct store_subscriber *sub)
     return 0;
 }
 
+int store_unsubscribe(struct store *st, void *ctx)
+{
+    for (size_t i = 0; i < st->n_subs; i++) {
+        if (st->subs[i].ctx == ctx) {
+            memmove(&st->subs[i], &st->subs[i + 1], (st->n_subs - i - 1) * sizeof(st->subs[0]));
+            st->n_subs--;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 void store_begin(struct store *st)
 {
     st->depth++;
