@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Probes end to end: the real svcd in the lab decides pod readiness from
+# readinessProbes (httpGet by port name, exec inside the pod's netns via the
+# svcd.io/netns annotation) and the Service's endpoints follow:
+#   - a stopped pod server leaves the ready endpoints after
+#     failureThreshold x periodSeconds (not at the first failure), and is
+#     back after successThreshold successes once started again;
+#   - /healthz answering 500 does the same, and the reason is logged;
+#   - an exec probe runs in the pod's network namespace (it curls
+#     127.0.0.1 there, which only that pod's server answers);
+#   - a failing livenessProbe marks its pod not ready and counts
+#     "restarts needed" (svcd cannot restart containers); healed, it is back;
+#   - probe metrics count runs by probe type, kind and result.
+set -u
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SVC=web
+PERIOD=1
+FAILS=2
+
+lab_up 4 "" app=web || it_fail "lab_up"
+P1=${LAB_PODS[1]} P2=${LAB_PODS[2]} P3=${LAB_PODS[3]} P4=${LAB_PODS[4]}
+
+# Adds probes to the lab's pod manifest of pod index $1 (lines after the
+# ports list of container "server"), with an optional annotation.
+add_probe() {
+    local i=$1 probe=$2 annotation=${3:-} f="$LAB_MANIFESTS/pod-${LAB_PODS[$1]}.yaml"
+    [[ -f $f ]] || it_fail "no manifest $f"
+    awk -v probe="$probe" -v ann="$annotation" '
+        { print }
+        /^  uid:/ && ann != "" { print "  annotations:"; print "    " ann }
+        /containerPort: 5300/ { print probe }
+    ' "$f" | lab_write_manifest "pod-${LAB_PODS[$i]}.yaml"
+}
+
+HTTP_PROBE="    readinessProbe:
+      httpGet: {path: /healthz, port: alt}
+      periodSeconds: $PERIOD
+      failureThreshold: $FAILS
+      successThreshold: 1
+      timeoutSeconds: 1"
+EXEC_PROBE="    readinessProbe:
+      exec:
+        command: [curl, -sf, --max-time, '1', 'http://127.0.0.1:8080/healthz']
+      periodSeconds: $PERIOD
+      failureThreshold: $FAILS
+      timeoutSeconds: 2"
+add_probe 1 "$HTTP_PROBE"
+add_probe 2 "$HTTP_PROBE"
+add_probe 3 "$EXEC_PROBE" "svcd.io/netns: /run/netns/${LAB}-p3"
+LIVE_PROBE="    livenessProbe:
+      httpGet: {path: /healthz, port: 8080}
+      periodSeconds: $PERIOD
+      failureThreshold: $FAILS"
+add_probe 4 "$LIVE_PROBE"
+
+lab_write_manifest svc-web.yaml <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: $SVC, namespace: default}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: http}
+EOF
+
+svcd_start_lab --no-nft || it_fail "svcd did not start"
+
+ready_pods() {
+    admin_get "/api/endpoints?namespace=default&name=$SVC" |
+        jq -r '[.items[0].endpoints[] | select(.ready) | .podName] | sort | join(" ")'
+}
+all_pods() {
+    admin_get "/api/endpoints?namespace=default&name=$SVC" |
+        jq -r '[.items[0].endpoints[] | .podName] | sort | join(" ")'
+}
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# The sorted pod list without $1.
+all_but() { printf '%s\n' "$P1" "$P2" "$P3" "$P4" | grep -vx "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
+
+ALL=$(printf '%s\n' "$P1" "$P2" "$P3" "$P4" | sort | tr '\n' ' ' | sed 's/ $//')
+it_wait_eq 8 "$ALL" ready_pods || it_fail "pods never became ready: '$IT_LAST'"
+it_pass "all four pods ready through their probes"
+
+# 1. HTTP server stopped: out after FAILS x PERIOD, not at the first failure.
+lab_pod_stop "$P1" || it_fail "lab_pod_stop"
+t0=$(now_ms)
+WANT=$(all_but "$P1")
+it_wait_eq 6 "$WANT" ready_pods || it_fail "stopped pod still ready: '$IT_LAST'"
+dt=$(( $(now_ms) - t0 ))
+echo "# stopped pod left the ready endpoints after ${dt} ms (threshold ${FAILS} x ${PERIOD}s)"
+it_check "left after >= (FAILS-1) periods (${dt} ms)" test "$dt" -ge $(( (FAILS - 1) * PERIOD * 1000 - 100 ))
+it_check "left within FAILS x PERIOD + 1.5 s (${dt} ms)" test "$dt" -le $(( FAILS * PERIOD * 1000 + 1500 ))
+it_assert_eq "$(all_pods)" "$ALL" "not-ready pod is still listed as an endpoint (ready=false)"
+
+lab_pod_start "$P1" || it_fail "lab_pod_start"
+t0=$(now_ms)
+it_wait_eq 5 "$ALL" ready_pods || it_fail "restarted pod not back: '$IT_LAST'"
+dt=$(( $(now_ms) - t0 ))
+echo "# restarted pod was ready again after ${dt} ms"
+it_check "back within PERIOD + 1.5 s (${dt} ms)" test "$dt" -le $(( PERIOD * 1000 + 1500 ))
+
+# 2. /healthz answers 500: out, with the reason in the log; healed: back.
+lab_pod_fail "$P2"
+WANT=$(all_but "$P2")
+it_wait_eq 6 "$WANT" ready_pods || it_fail "failing pod still ready: '$IT_LAST'"
+it_check "log names the failing probe" grep -q "pod default/$P2 is not ready: .*HTTP probe failed with statuscode: 500" "$SVCD_LOG"
+lab_pod_heal "$P2"
+it_wait_eq 5 "$ALL" ready_pods || it_fail "healed pod not back: '$IT_LAST'"
+it_pass "healthz 500 -> not ready -> healed -> ready"
+
+# 3. exec probe inside the pod's netns: stopping that pod's server fails it.
+lab_pod_stop "$P3"
+WANT=$(all_but "$P3")
+it_wait_eq 8 "$WANT" ready_pods || it_fail "exec probe did not see pod 3 stop: '$IT_LAST'"
+lab_pod_start "$P3"
+it_wait_eq 6 "$ALL" ready_pods || it_fail "exec probe did not see pod 3 back: '$IT_LAST'"
+it_pass "exec probe runs in the pod's network namespace"
+
+# 4. liveness failing: not ready, restarts needed counted; healed: back.
+lab_pod_fail "$P4"
+it_wait_eq 6 "$(all_but "$P4")" ready_pods || it_fail "liveness failure did not unready pod 4: '$IT_LAST'"
+it_check "restart needed logged" grep -q "pod default/$P4 container server: liveness probe failed $FAILS times, restart needed" "$SVCD_LOG"
+M=$(admin_get /metrics)
+it_check "restarts metric counts" bash -c "grep -Eq '^svcd_probe_restarts_needed_total [1-9]' <<<\"\$1\"" _ "$M"
+lab_pod_heal "$P4"
+it_wait_eq 6 "$ALL" ready_pods || it_fail "healed liveness pod not back: '$IT_LAST'"
+it_pass "liveness failure -> not ready + restart needed -> healed -> ready"
+
+# 5. metrics
+M=$(admin_get /metrics)
+it_assert_contains "$M" 'svcd_probe_total{probe="readiness",kind="http",result="success"}' "http success counter"
+it_assert_contains "$M" 'svcd_probe_total{probe="readiness",kind="http",result="failure"}' "http failure counter"
+it_assert_contains "$M" 'svcd_probe_total{probe="readiness",kind="exec",result="success"}' "exec success counter"
+it_assert_contains "$M" 'svcd_probe_total{probe="liveness",kind="http",result="failure"}' "liveness failure counter"
+it_assert_contains "$M" 'svcd_probe_pods 4' "probed pods gauge"
+
+it_finish
