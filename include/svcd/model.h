@@ -194,7 +194,10 @@ struct svcd_pod {
 /* Resolve a named container port on a pod for a protocol; 0 if absent. */
 uint16_t svcd_pod_named_port(const struct svcd_pod *pod, const char *name,
                              enum svcd_proto proto);
-/* Whether a pod counts as ready (phase Running, condition/probes agree). */
+/* Whether a pod counts as ready: phase Running, and then svcd's probe
+ * verdict if there is one; else not ready while it has a readiness or
+ * startup probe without a verdict yet; else status.conditions[Ready] if
+ * reported; else true. */
 bool svcd_pod_is_ready(const struct svcd_pod *pod);
 
 /* ---- EndpointSlice (for Services without a selector) -------------------- */

@@ -96,17 +96,10 @@ struct probe_pending {
     enum svcd_tristate value;
 };
 
-/* The store keeps its subscribers forever (store.h has no unsubscribe), so
- * the subscription points at this small handle, which outlives the manager
- * (one per manager ever created) and is cut loose by probe_mgr_free(). */
+/* The store subscription's context; probe_mgr_free() unsubscribes it. */
 struct probe_sub {
     struct probe_mgr *mgr;
-    struct probe_sub *next;           /* on the retired list */
 };
-
-/* Handles of freed managers: kept (reachable) for the stores that still
- * call them; a few bytes per manager ever freed. */
-static struct probe_sub *probe_sub_retired;
 
 struct probe_mgr {
     struct probe_sub *sub;
@@ -972,10 +965,8 @@ void probe_mgr_free(struct probe_mgr *mgr)
         free(mgr->pending[i].name);
     }
     free(mgr->pending);
-    /* The store still calls the subscription: leave the handle, empty. */
-    mgr->sub->mgr = NULL;
-    mgr->sub->next = probe_sub_retired;
-    probe_sub_retired = mgr->sub;
+    store_unsubscribe(mgr->st, mgr->sub);
+    free(mgr->sub);
     free(mgr);
 }
 

@@ -340,6 +340,12 @@ bool svcd_pod_is_ready(const struct svcd_pod *pod)
         return false;
     if (pod->probe_ready != SVCD_UNKNOWN)
         return pod->probe_ready == SVCD_TRUE;
+    /* A pod with a readiness or startup probe starts not ready until svcd's
+     * first verdict, as the kubelet does; the probes decide, not status. */
+    for (size_t i = 0; i < pod->n_containers; i++)
+        if (pod->containers[i].readiness.kind != SVCD_PROBE_NONE ||
+            pod->containers[i].startup.kind != SVCD_PROBE_NONE)
+            return false;
     if (pod->ready_condition != SVCD_UNKNOWN)
         return pod->ready_condition == SVCD_TRUE;
     return true;
