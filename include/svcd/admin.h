@@ -10,13 +10,21 @@
  *   GET /api/services    JSON {"generation": N, "items": [...]}
  *   GET /api/pods        same shape, one item per Pod
  *   GET /api/endpoints   same shape, one item per Service with its endpoints
+ *   GET /api/probes      same shape, one item per pod the probe manager
+ *                        tracks (probe_status_json, lastProbe with "kind");
+ *                        empty without a manager
  *
+ * With a probe manager (admin_set_probes), each /api/pods item of a probed
+ * pod also has a "probes" object: the same status without namespace/name
+ * (Ready condition with reason and message, lastProbe, restartsNeeded,
+ * per-container probe state). Pods svcd does not probe have no "probes".
  * The /api paths take ?namespace=NS and ?name=NAME filters. Items are sorted
  * by namespace, then name. An unknown path is a 404 and a method other than
  * GET/HEAD a 405, both with a JSON body {"error": "...", "code": N}.
  * docs/ADMIN.md lists every field and metric.
  *
- * The admin API only reads the store, from the event loop's thread.
+ * The admin API only reads the store (and the probe manager's status), from
+ * the event loop's thread.
  */
 #ifndef SVCD_ADMIN_H
 #define SVCD_ADMIN_H
@@ -24,6 +32,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct probe_mgr;
 struct store;
 struct svcd_hostport;
 
@@ -41,6 +50,12 @@ typedef const char *(*admin_ready_fn)(void *ctx);
 struct admin *admin_new(struct event_base *base, struct store *st,
                         const struct svcd_hostport *listen,
                         admin_ready_fn ready, void *ready_ctx);
+
+/* Shows mgr's probe status in /api/pods and /api/probes. mgr may be NULL
+ * (no probe status); it is not owned and must outlive the admin, or be
+ * detached with admin_set_probes(a, NULL) before it is freed. Accepts a NULL
+ * admin (no-op). */
+void admin_set_probes(struct admin *a, struct probe_mgr *mgr);
 
 /* The bound TCP port (useful after listening on port 0). */
 uint16_t admin_port(const struct admin *a);

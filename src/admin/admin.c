@@ -35,6 +35,7 @@
 #include "svcd/log.h"
 #include "svcd/metrics.h"
 #include "svcd/model.h"
+#include "svcd/probe.h"
 #include "svcd/store.h"
 
 #define ADMIN_MOD "admin"
@@ -42,6 +43,7 @@
 struct admin {
     struct event_base *base;
     struct store *st;
+    struct probe_mgr *probes;      /* or NULL: no probe status shown */
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     uint16_t port;
@@ -382,7 +384,53 @@ static json_t *admin_json_probe(const struct svcd_probe *p)
     return o;
 }
 
-static json_t *admin_json_pod(const struct svcd_pod *p)
+/* ---- probe status -------------------------------------------------------- */
+
+/* The probe manager's JSON for one pod (probe_status_json), with "kind" added
+ * to lastProbe (the kind of the probe that produced the last result, found in
+ * the container that ran it) so that clients need not search the containers.
+ * Returns a new object, or NULL on ENOMEM. */
+static json_t *admin_json_probe_status(const struct probe_pod_status *ps)
+{
+    json_t *o = probe_status_json(ps);
+    if (!o)
+        return NULL;
+    json_t *last = json_object_get(o, "lastProbe");
+    if (json_is_object(last) && ps->last_type < PROBE_TYPE_COUNT) {
+        const char *kind = NULL;
+        for (size_t i = 0; i < ps->n_containers; i++) {
+            const struct probe_check_status *c = &ps->containers[i].probes[ps->last_type];
+            if (!c->configured)
+                continue;
+            if (!kind || c->last_probe_ms == ps->last_probe_ms)
+                kind = probe_kind_name(c->kind);
+            if (c->last_probe_ms == ps->last_probe_ms)
+                break;
+        }
+        json_object_set_new(last, "kind", admin_jstr(kind));
+    }
+    return o;
+}
+
+/* The "probes" member of a pod item: the probe status without the pod's
+ * namespace/name (already in the item), or NULL when there is no manager or
+ * the manager has no opinion on the pod. */
+static json_t *admin_json_pod_probes(const struct admin *a, const struct svcd_pod *p)
+{
+    if (!a->probes || !p->meta.ns || !p->meta.name)
+        return NULL;
+    const struct probe_pod_status *ps = probe_status_get(a->probes, p->meta.ns, p->meta.name);
+    if (!ps)
+        return NULL;
+    json_t *o = admin_json_probe_status(ps);
+    if (o) {
+        json_object_del(o, "namespace");
+        json_object_del(o, "name");
+    }
+    return o;
+}
+
+static json_t *admin_json_pod(const struct admin *a, const struct svcd_pod *p)
 {
     json_t *o = json_object();
     if (!o)
@@ -422,6 +470,9 @@ static json_t *admin_json_pod(const struct svcd_pod *p)
     json_object_set_new(o, "containers", cs);
     json_object_set_new(o, "creationTimestamp", admin_jtime(p->meta.created));
     json_object_set_new(o, "deletionTimestamp", admin_jstr(p->meta.deletion_timestamp));
+    json_t *probes = admin_json_pod_probes(a, p);
+    if (probes)
+        json_object_set_new(o, "probes", probes);
     return o;
 }
 
@@ -465,7 +516,7 @@ static json_t *admin_json_endpoints(const struct store *st, const struct svcd_se
 
 /* ---- /api listing -------------------------------------------------------- */
 
-enum admin_kind { ADMIN_KIND_SERVICES, ADMIN_KIND_PODS, ADMIN_KIND_ENDPOINTS };
+enum admin_kind { ADMIN_KIND_SERVICES, ADMIN_KIND_PODS, ADMIN_KIND_ENDPOINTS, ADMIN_KIND_PROBES };
 
 /* One collected object with its sort key. */
 struct admin_item {
@@ -481,11 +532,14 @@ struct admin_collect {
     bool oom;
 };
 
-static int admin_collect_add(struct admin_collect *c, const struct svcd_meta *m, const void *obj)
+static int admin_collect_add(struct admin_collect *c, const char *ns, const char *name,
+                             const void *obj)
 {
-    if (c->ns_filter && strcmp(c->ns_filter, m->ns ? m->ns : "") != 0)
+    ns = ns ? ns : "";
+    name = name ? name : "";
+    if (c->ns_filter && strcmp(c->ns_filter, ns) != 0)
         return 0;
-    if (c->name_filter && strcmp(c->name_filter, m->name ? m->name : "") != 0)
+    if (c->name_filter && strcmp(c->name_filter, name) != 0)
         return 0;
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
@@ -497,8 +551,8 @@ static int admin_collect_add(struct admin_collect *c, const struct svcd_meta *m,
         c->items = ni;
         c->cap = cap;
     }
-    c->items[c->n].ns = m->ns ? m->ns : "";
-    c->items[c->n].name = m->name ? m->name : "";
+    c->items[c->n].ns = ns;
+    c->items[c->n].name = name;
     c->items[c->n].obj = obj;
     c->n++;
     return 0;
@@ -510,12 +564,17 @@ static int admin_collect_service(void *ctx, const struct svcd_service *svc)
     /* ExternalName Services have no endpoints object (as in Kubernetes). */
     if (c->kind == ADMIN_KIND_ENDPOINTS && svc->type == SVCD_SVC_EXTERNAL_NAME)
         return 0;
-    return admin_collect_add(c, &svc->meta, svc);
+    return admin_collect_add(c, svc->meta.ns, svc->meta.name, svc);
 }
 
 static int admin_collect_pod(void *ctx, const struct svcd_pod *pod)
 {
-    return admin_collect_add(ctx, &pod->meta, pod);
+    return admin_collect_add(ctx, pod->meta.ns, pod->meta.name, pod);
+}
+
+static int admin_collect_probe(void *ctx, const struct probe_pod_status *ps)
+{
+    return admin_collect_add(ctx, ps->ns, ps->name, ps);
 }
 
 static int admin_item_cmp(const void *x, const void *y)
@@ -544,7 +603,12 @@ static void admin_handle_list(struct admin *a, struct evhttp_request *req,
 
     if (kind == ADMIN_KIND_PODS)
         store_foreach_pod(a->st, admin_collect_pod, &c);
-    else
+    else if (kind == ADMIN_KIND_PROBES) {
+        /* The statuses stay valid until the manager is called again: collect
+         * pointers first, then build JSON only from those pointers. */
+        if (a->probes)
+            probe_status_foreach(a->probes, admin_collect_probe, &c);
+    } else
         store_foreach_service(a->st, admin_collect_service, &c);
     if (c.oom)
         goto oom;
@@ -559,7 +623,9 @@ static void admin_handle_list(struct admin *a, struct evhttp_request *req,
         if (kind == ADMIN_KIND_SERVICES)
             it = admin_json_service(c.items[i].obj);
         else if (kind == ADMIN_KIND_PODS)
-            it = admin_json_pod(c.items[i].obj);
+            it = admin_json_pod(a, c.items[i].obj);
+        else if (kind == ADMIN_KIND_PROBES)
+            it = admin_json_probe_status(c.items[i].obj);
         else
             it = admin_json_endpoints(a->st, c.items[i].obj);
         if (!it || json_array_append_new(items, it) != 0)
@@ -632,7 +698,7 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         path = pbuf;
     }
 
-    enum { R_NONE, R_HEALTH, R_READY, R_METRICS, R_SVC, R_POD, R_EP, R_ROOT } route = R_NONE;
+    enum { R_NONE, R_HEALTH, R_READY, R_METRICS, R_SVC, R_POD, R_EP, R_PROBES, R_ROOT } route = R_NONE;
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0)
         route = R_HEALTH;
     else if (strcmp(path, "/readyz") == 0)
@@ -645,6 +711,8 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         route = R_POD;
     else if (strcmp(path, "/api/endpoints") == 0)
         route = R_EP;
+    else if (strcmp(path, "/api/probes") == 0)
+        route = R_PROBES;
     else if (strcmp(path, "/") == 0)
         route = R_ROOT;
 
@@ -683,11 +751,14 @@ static void admin_handle(struct evhttp_request *req, void *arg)
     case R_EP:
         admin_handle_list(a, req, ADMIN_KIND_ENDPOINTS, &q);
         break;
+    case R_PROBES:
+        admin_handle_list(a, req, ADMIN_KIND_PROBES, &q);
+        break;
     case R_ROOT:
         admin_reply_json(a, req, 200, "OK",
-                         json_pack("{s:s, s:[s,s,s,s,s,s]}", "version", SVCD_VERSION, "paths",
+                         json_pack("{s:s, s:[s,s,s,s,s,s,s]}", "version", SVCD_VERSION, "paths",
                                    "/healthz", "/readyz", "/metrics", "/api/services",
-                                   "/api/pods", "/api/endpoints"));
+                                   "/api/pods", "/api/endpoints", "/api/probes"));
         break;
     case R_NONE:
         break;
@@ -788,6 +859,12 @@ fail:
         close(fd);
     admin_free(a);
     return NULL;
+}
+
+void admin_set_probes(struct admin *a, struct probe_mgr *mgr)
+{
+    if (a)
+        a->probes = mgr;
 }
 
 uint16_t admin_port(const struct admin *a)

@@ -174,6 +174,7 @@ int main(int argc, char **argv)
         d.admin = admin_new(d.base, d.st, &d.cfg.admin_listen, svcd_ready, &d);
         if (!d.admin)
             goto out;
+        admin_set_probes(d.admin, d.probes);
     }
     d.ev_term = evsignal_new(d.base, SIGTERM, svcd_on_stop, &d);
     d.ev_int = evsignal_new(d.base, SIGINT, svcd_on_stop, &d);

@@ -295,7 +295,7 @@ static int svcctl_get_json(const struct svcctl_opts *o, const char *path, json_t
 
 /* ---- tables -------------------------------------------------------------- */
 
-#define SVCCTL_MAX_COLS 10
+#define SVCCTL_MAX_COLS 12
 
 struct svcctl_table {
     size_t ncols;
@@ -538,6 +538,62 @@ static void svcctl_services(const struct svcctl_opts *o, json_t *items, struct s
     }
 }
 
+/* Seconds since an RFC 3339 UTC time ("2026-01-04T03:59:15.123Z", the
+ * fraction ignored), or -1 when t is missing or malformed. */
+static long long svcctl_since(const struct svcctl_opts *o, const char *t)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!t || !strptime(t, "%Y-%m-%dT%H:%M:%S", &tm))
+        return -1;
+    long long d = (long long)(o->now - timegm(&tm));
+    return d < 0 ? 0 : d;
+}
+
+/* READY: "n/n" when svcd counts the pod ready. Otherwise the containers the
+ * probes find ready (started, ready and not awaiting a restart) out of n,
+ * never n/n: a pod svcd does not count ready shows at most (n-1)/n, and 0/n
+ * when it has no probe status. */
+static void svcctl_pod_ready(json_t *it, char *buf, size_t len)
+{
+    size_t n = json_array_size(json_object_get(it, "containers"));
+    size_t r = 0;
+    if (json_is_true(json_object_get(it, "ready"))) {
+        r = n;
+    } else {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(json_object_get(it, "probes"), "containers"), i, c) {
+            if (json_is_true(json_object_get(c, "ready")) &&
+                json_is_true(json_object_get(c, "started")) &&
+                json_is_true(json_object_get(c, "live")))
+                r++;
+        }
+        if (r >= n)
+            r = 0;
+    }
+    snprintf(buf, len, "%zu/%zu", r, n);
+}
+
+/* LAST-PROBE: "readiness http failure 3s ago", or "<none>" before the first
+ * result (or for pods svcd does not probe). */
+static void svcctl_pod_last_probe(const struct svcctl_opts *o, json_t *last, char *buf,
+                                  size_t len)
+{
+    if (!json_is_object(last)) {
+        snprintf(buf, len, "<none>");
+        return;
+    }
+    char ago[32];
+    long long secs = svcctl_since(o, svcctl_jstr(last, "time", NULL));
+    if (secs < 0)
+        snprintf(ago, sizeof(ago), "<unknown>");
+    else
+        svcctl_human_duration(secs, ago, sizeof(ago));
+    snprintf(buf, len, "%s %s %s %s ago", svcctl_jstr(last, "type", "?"),
+             svcctl_jstr(last, "kind", "?"), svcctl_jstr(last, "result", "?"), ago);
+}
+
 static void svcctl_pods(const struct svcctl_opts *o, json_t *items, struct svcctl_table *t)
 {
     const char *hdr[SVCCTL_MAX_COLS];
@@ -547,21 +603,28 @@ static void svcctl_pods(const struct svcctl_opts *o, json_t *items, struct svcct
     hdr[nc++] = "NAME";
     hdr[nc++] = "READY";
     hdr[nc++] = "STATUS";
-    hdr[nc++] = "IP";
-    hdr[nc++] = "NODE";
+    hdr[nc++] = "RESTARTS-NEEDED";
+    hdr[nc++] = "LAST-PROBE";
     hdr[nc++] = "AGE";
-    if (o->out == OUT_WIDE)
+    if (o->out == OUT_WIDE) {
+        hdr[nc++] = "IP";
+        hdr[nc++] = "NODE";
         hdr[nc++] = "IPS";
+        hdr[nc++] = "PROBE-REASON";
+    }
     t->ncols = nc;
     svcctl_table_add(t, hdr);
 
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it) {
-        size_t n = json_array_size(json_object_get(it, "containers"));
-        bool ready = json_is_true(json_object_get(it, "ready"));
-        char rd[48];
-        snprintf(rd, sizeof(rd), "%zu/%zu", ready ? n : 0, n);
+        json_t *probes = json_object_get(it, "probes");
+        json_t *last = json_object_get(probes, "lastProbe");
+        char rd[48], restarts[24], lp[160];
+        svcctl_pod_ready(it, rd, sizeof(rd));
+        snprintf(restarts, sizeof(restarts), "%lld",
+                 json_integer_value(json_object_get(probes, "restartsNeeded")));
+        svcctl_pod_last_probe(o, last, lp, sizeof(lp));
         const char *status = svcctl_jstr(it, "phase", "Unknown");
         if (svcctl_jstr(it, "deletionTimestamp", NULL))
             status = "Terminating";
@@ -579,11 +642,15 @@ static void svcctl_pods(const struct svcctl_opts *o, json_t *items, struct svcct
         row[nc++] = svcctl_jstr(it, "name", "");
         row[nc++] = rd;
         row[nc++] = status;
-        row[nc++] = ip ? ip : "<none>";
-        row[nc++] = svcctl_jstr(it, "nodeName", "<none>");
+        row[nc++] = restarts;
+        row[nc++] = lp;
         row[nc++] = age;
-        if (o->out == OUT_WIDE)
+        if (o->out == OUT_WIDE) {
+            row[nc++] = ip ? ip : "<none>";
+            row[nc++] = svcctl_jstr(it, "nodeName", "<none>");
             row[nc++] = svcctl_str_or(&all, "<none>");
+            row[nc++] = svcctl_jstr(last, "reason", "<none>");
+        }
         svcctl_table_add(t, row);
         free(all.s);
     }

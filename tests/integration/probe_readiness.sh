@@ -10,7 +10,10 @@
 #     127.0.0.1 there, which only that pod's server answers);
 #   - a failing livenessProbe marks its pod not ready and counts
 #     "restarts needed" (svcd cannot restart containers); healed, it is back;
-#   - probe metrics count runs by probe type, kind and result.
+#   - probe metrics count runs by probe type, kind and result;
+#   - `svcctl get pods` shows READY 0/1 with the failing last probe, 1/1
+#     once back, RESTARTS-NEEDED after a liveness failure, and /api/probes
+#     has the same status as JSON.
 set -u
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -75,6 +78,11 @@ all_pods() {
         jq -r '[.items[0].endpoints[] | .podName] | sort | join(" ")'
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# svcctl get pods row of pod $1: "READY STATUS RESTARTS-NEEDED TYPE KIND RESULT"
+# (LAST-PROBE is "TYPE KIND RESULT AGO ago").
+pod_row() { svcctl_run get po "$1" | tail -n 1 | awk '{print $2, $3, $4, $5, $6, $7}'; }
+# /api/probes item of pod $1 through a jq filter $2.
+probe_jq() { admin_get "/api/probes?namespace=default&name=$1" | jq -r ".items[0] | $2"; }
 # The sorted pod list without $1.
 all_but() { printf '%s\n' "$P1" "$P2" "$P3" "$P4" | grep -vx "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
 
@@ -92,6 +100,17 @@ echo "# stopped pod left the ready endpoints after ${dt} ms (threshold ${FAILS} 
 it_check "left after >= (FAILS-1) periods (${dt} ms)" test "$dt" -ge $(( (FAILS - 1) * PERIOD * 1000 - 100 ))
 it_check "left within FAILS x PERIOD + 1.5 s (${dt} ms)" test "$dt" -le $(( FAILS * PERIOD * 1000 + 1500 ))
 it_assert_eq "$(all_pods)" "$ALL" "not-ready pod is still listed as an endpoint (ready=false)"
+it_wait_eq 3 "0/1 Running 0 readiness http failure" pod_row "$P1" &&
+    it_pass "svcctl: stopped pod is 0/1 with a failing readiness http probe" ||
+    _it_count_fail "svcctl row of stopped pod: '$IT_LAST'"
+row=$(svcctl_run get po "$P1" -o wide | tail -n 1)
+it_assert_contains "$row" "connect: connection refused" "svcctl -o wide shows the probe's reason"
+it_assert_eq "$(probe_jq "$P1" '[.ready, .conditions[0].status, .conditions[0].reason, .lastProbe.type, .lastProbe.kind, .lastProbe.result] | map(tostring) | join(" ")')" \
+    "false False ContainersNotReady readiness http failure" "/api/probes: stopped pod not ready, last probe failed"
+it_assert_contains "$(probe_jq "$P1" '.conditions[0].message')" "readiness probe failed" \
+    "/api/probes: Ready message names the failing probe"
+it_assert_eq "$(admin_get "/api/pods?namespace=default&name=$P1" | jq -r '.items[0].probes.lastProbe.result')" \
+    failure "/api/pods item carries the probe status"
 
 lab_pod_start "$P1" || it_fail "lab_pod_start"
 t0=$(now_ms)
@@ -99,6 +118,11 @@ it_wait_eq 5 "$ALL" ready_pods || it_fail "restarted pod not back: '$IT_LAST'"
 dt=$(( $(now_ms) - t0 ))
 echo "# restarted pod was ready again after ${dt} ms"
 it_check "back within PERIOD + 1.5 s (${dt} ms)" test "$dt" -le $(( PERIOD * 1000 + 1500 ))
+it_wait_eq 3 "1/1 Running 0 readiness http success" pod_row "$P1" &&
+    it_pass "svcctl: restarted pod is 1/1 with a successful probe" ||
+    _it_count_fail "svcctl row of restarted pod: '$IT_LAST'"
+it_assert_eq "$(probe_jq "$P1" '[.ready, .conditions[0].status, .lastProbe.result] | map(tostring) | join(" ")')" \
+    "true True success" "/api/probes: restarted pod ready"
 
 # 2. /healthz answers 500: out, with the reason in the log; healed: back.
 lab_pod_fail "$P2"
@@ -123,9 +147,24 @@ it_wait_eq 6 "$(all_but "$P4")" ready_pods || it_fail "liveness failure did not 
 it_check "restart needed logged" grep -q "pod default/$P4 container server: liveness probe failed $FAILS times, restart needed" "$SVCD_LOG"
 M=$(admin_get /metrics)
 it_check "restarts metric counts" bash -c "grep -Eq '^svcd_probe_restarts_needed_total [1-9]' <<<\"\$1\"" _ "$M"
+row=$(pod_row "$P4")
+read -r rd_ st_ rn_ _ <<<"$row"
+it_check "svcctl: liveness-failed pod 0/1 with RESTARTS-NEEDED >= 1 ('$row')" \
+    test "$rd_ $st_" == "0/1 Running" -a "${rn_:-0}" -ge 1
+it_check "/api/probes: restartsNeeded >= 1" \
+    test "$(probe_jq "$P4" '.restartsNeeded')" -ge 1
+it_assert_eq "$(probe_jq "$P4" '.containers[0].probes.liveness.result')" failure \
+    "/api/probes: the container's liveness probe failed"
 lab_pod_heal "$P4"
 it_wait_eq 6 "$ALL" ready_pods || it_fail "healed liveness pod not back: '$IT_LAST'"
 it_pass "liveness failure -> not ready + restart needed -> healed -> ready"
+p4_ready() { pod_row "$P4" | awk '{print $1, ($3 >= 1) ? "restarts>=1" : "restarts=0"}'; }
+it_wait_eq 3 "1/1 restarts>=1" p4_ready &&
+    it_pass "svcctl: healed pod 1/1, RESTARTS-NEEDED kept" || _it_count_fail "healed P4 row: '$IT_LAST'"
+n=$(admin_get /api/probes | jq '[.items[] | select(.namespace == "default")] | length')
+it_assert_eq "$n" 4 "/api/probes lists the four probed pods"
+n=$(admin_get "/api/probes?namespace=nope" | jq '.items | length')
+it_assert_eq "$n" 0 "/api/probes?namespace= filters"
 
 # 5. metrics
 M=$(admin_get /metrics)

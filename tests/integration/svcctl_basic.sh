@@ -55,11 +55,46 @@ pod pod-web-3.yaml web-3 default 2026-01-04T01:00:00Z '{app: web}' 10.244.0.13 F
 pod pod-web-4.yaml web-4 default 2026-01-02T04:00:00Z '{app: web}' 10.244.0.14 True n1 "$C1"
 pod pod-db-0.yaml db-0 default 2026-01-04T00:30:00Z '{app: db}' 10.244.0.21 True "" "$C0"
 pod pod-api-1.yaml api-1 prod 2026-01-04T03:59:50Z '{app: api}' "10.244.1.5 fd00::5" True n1 "$C0"
+# namespace ops: a terminating pod, and one whose exec readiness probe fails
+# (run by svcd as nobody in the node namespace; no traffic).
+lab_write_manifest pod-ops.yaml <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: old-0
+  namespace: ops
+  creationTimestamp: "2026-01-04T03:00:00Z"
+  deletionTimestamp: "2026-01-04T03:59:00Z"
+spec:
+  containers: [{name: c}]
+status:
+  phase: Running
+  podIP: 10.244.2.1
+  conditions: [{type: Ready, status: "True"}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: chk-0
+  namespace: ops
+  creationTimestamp: "2026-01-04T02:00:00Z"
+spec:
+  containers:
+  - name: c
+    readinessProbe:
+      exec: {command: [/bin/sh, -c, 'echo db down; exit 1']}
+      periodSeconds: 1
+      failureThreshold: 1
+status:
+  phase: Running
+  podIP: 10.244.2.2
+  conditions: [{type: Ready, status: "True"}]
+EOF
 
 svcd_start --manifests "$LAB_MANIFESTS" --no-nft --admin-listen 127.0.0.1:9180 --log-level debug ||
     it_fail "svcd did not start"
 pod_count() { admin_get /api/pods | jq '.items | length'; }
-it_wait_eq 5 6 pod_count ||
+it_wait_eq 5 8 pod_count ||
     it_fail "pods not loaded: $IT_LAST"
 
 # expect_out MSG EXPECTED_STDOUT ARGS...: exact stdout and exit 0
@@ -120,16 +155,16 @@ expect_out "get svc NAME" \
 web    ClusterIP   10.96.0.10   <none>        80/TCP,53/UDP   3d4h" get svc web
 
 expect_out "get pods" \
-"NAME    READY   STATUS    IP            NODE     AGE
-db-0    1/1     Running   10.244.0.21   <none>   3h30m
-web-1   1/1     Running   10.244.0.11   n1       45s
-web-2   2/2     Running   10.244.0.12   n1       5m
-web-3   0/1     Running   10.244.0.13   n1       3h
-web-4   1/1     Running   10.244.0.14   n1       2d" get po
+"NAME    READY   STATUS    RESTARTS-NEEDED   LAST-PROBE   AGE
+db-0    1/1     Running   0                 <none>       3h30m
+web-1   1/1     Running   0                 <none>       45s
+web-2   2/2     Running   0                 <none>       5m
+web-3   0/1     Running   0                 <none>       3h
+web-4   1/1     Running   0                 <none>       2d" get po
 
 expect_out "get pods -n prod -o wide (all IPs)" \
-"NAME    READY   STATUS    IP           NODE   AGE   IPS
-api-1   1/1     Running   10.244.1.5   n1     10s   10.244.1.5,fd00::5" get pods --namespace prod -o wide
+"NAME    READY   STATUS    RESTARTS-NEEDED   LAST-PROBE   AGE   IP           NODE   IPS                  PROBE-REASON
+api-1   1/1     Running   0                 <none>       10s   10.244.1.5   n1     10.244.1.5,fd00::5   <none>" get pods --namespace prod -o wide
 
 EP_WEB="10.244.0.11:8080,10.244.0.12:8080,10.244.0.14:8080 + 3 more..."
 expect_out "get endpoints (ready only, 3 shown + N more)" \
@@ -157,7 +192,26 @@ it_assert_eq "$np" 30080 "-o json nodePort"
 eps=$(svcctl_run get ep web -o json | jq -c '[.endpoints[] | select(.ready) | .podName]')
 it_assert_eq "$eps" '["web-1","web-2","web-4"]' "-o json ready endpoints"
 n=$(svcctl_run get pods -A -o json | jq '.items | length')
-it_assert_eq "$n" 6 "-A -o json lists all pods"
+it_assert_eq "$n" 8 "-A -o json lists all pods"
+
+# ---------------------------------------------------------------- probes
+# A failing probe: READY 0/1 (status said True; the probe decides), the last
+# probe in LAST-PROBE, its output as PROBE-REASON with -o wide. The real
+# clock is used here (SVCCTL_NOW empty), so AGE is not compared.
+chk_row() { SVCCTL_NOW= svcctl_run get po chk-0 -n ops | tail -n 1 | awk '{print $2, $3, $4, $5, $6, $7}'; }
+it_wait_eq 5 "0/1 Running 0 readiness exec failure" chk_row &&
+    it_pass "failing exec probe: READY 0/1 and LAST-PROBE" || _it_count_fail "chk-0 row: '$IT_LAST'"
+row=$(SVCCTL_NOW= svcctl_run get po chk-0 -n ops | tail -n 1)
+[[ $row =~ readiness\ exec\ failure\ [0-9]+s\ ago ]] &&
+    it_pass "LAST-PROBE says how long ago ($row)" || _it_count_fail "LAST-PROBE age: '$row'"
+row=$(SVCCTL_NOW= svcctl_run get po chk-0 -n ops -o wide | tail -n 1)
+[[ $row == *"   10.244.2.2   <none>   10.244.2.2   db down" ]] &&
+    it_pass "-o wide PROBE-REASON is the probe's output" || _it_count_fail "wide row: '$row'"
+old_row() { svcctl_run get po old-0 -n ops | tail -n 1; }
+it_assert_eq "$(old_row)" "old-0   1/1     Terminating   0                 <none>       60m" \
+    "STATUS Terminating for a pod with a deletionTimestamp"
+r=$(admin_get "/api/probes?namespace=ops" | jq -r '[.items[] | .name + ":" + .lastProbe.reason] | join(",")')
+it_assert_eq "$r" "chk-0:db down" "/api/probes lists only the probed pod"
 
 # ---------------------------------------------------------------- errors
 expect_err "empty namespace" 0 "No resources found in empty namespace." \

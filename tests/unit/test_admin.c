@@ -7,6 +7,12 @@
  * Content-Type and body substrings. Then the JSON documents are parsed with
  * jansson and checked field by field, the metrics text is checked, and the
  * readiness callback is flipped.
+ *
+ * Probe status: a second store holds pods with exec probes (sh -c, run
+ * locally as nobody; no network), a real probe manager runs them on the
+ * loop, and /api/probes and the "probes" member of /api/pods items are
+ * checked against what the probes did (ready / failing with its output as
+ * the reason / liveness restart needed), with and without a manager.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +28,7 @@
 #include "svcd/config.h"
 #include "svcd/manifest.h"
 #include "svcd/metrics.h"
+#include "svcd/probe.h"
 #include "svcd/store.h"
 
 static int test_passed, test_failed;
@@ -60,6 +67,20 @@ static const char *const test_yaml =
     "metadata: {name: db-0, namespace: prod, labels: {app: db}}\n"
     "spec: {hostname: db-0, subdomain: db, containers: [{name: pg}]}\n"
     "status: {phase: Running, podIP: 10.244.1.5}\n";
+
+/* Pods whose probes run locally (exec); the IPs are never contacted. */
+#define TEST_EXEC(type, script) \
+    "    " type ": {exec: {command: [/bin/sh, -c, '" script "']}, periodSeconds: 1, " \
+    "failureThreshold: 1}\n"
+#define TEST_POD(ns, name, probes) \
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " name ", namespace: " ns "}\n" \
+    "spec:\n  containers:\n  - name: c\n" probes \
+    "status: {phase: Running, podIP: 10.244.9.1}\n"
+static const char *const test_probe_yaml =
+    TEST_POD("default", "p-ok", TEST_EXEC("readinessProbe", "exit 0"))
+    TEST_POD("default", "p-bad", TEST_EXEC("readinessProbe", "echo not healthy; exit 1"))
+    TEST_POD("prod", "p-live", TEST_EXEC("livenessProbe", "echo dead; exit 1"))
+    TEST_POD("default", "p-none", "");
 
 /* ---- a tiny synchronous HTTP client on the shared loop ------------------- */
 
@@ -362,12 +383,12 @@ static void test_change(struct store *st)
     json_decref(doc);
 }
 
-static int test_load(struct store *st)
+static int test_load_yaml(struct store *st, const char *yaml)
 {
     struct manifest_objs o;
     memset(&o, 0, sizeof(o));
     char err[512];
-    if (manifest_parse(test_yaml, strlen(test_yaml), 1700000000, &o, err, sizeof(err)) < 0) {
+    if (manifest_parse(yaml, strlen(yaml), 1700000000, &o, err, sizeof(err)) < 0) {
         fprintf(stderr, "manifest: %s\n", err);
         return -1;
     }
@@ -380,9 +401,165 @@ static int test_load(struct store *st)
         store_pod_upsert(st, o.pods[i]);
         o.pods[i] = NULL;
     }
+    /* web-1 has a readinessProbe: without a probe verdict it is not ready */
+    if (yaml == test_yaml)
+        store_pod_set_probe_ready(st, "default", "web-1", SVCD_TRUE);
     store_commit(st);
     manifest_objs_free(&o);
     return 0;
+}
+
+static int test_load(struct store *st)
+{
+    return test_load_yaml(st, test_yaml);
+}
+
+/* ---- probe status --------------------------------------------------------- */
+
+/* True once the manager has seen what the checks below rely on. */
+static int test_probes_settled(struct probe_mgr *mgr)
+{
+    const struct probe_pod_status *ok = probe_status_get(mgr, "default", "p-ok");
+    if (!ok || ok->ready != SVCD_TRUE)
+        return 0;
+    const struct probe_pod_status *bad = probe_status_get(mgr, "default", "p-bad");
+    if (!bad || bad->last_result != PROBE_RESULT_FAILURE || bad->ready != SVCD_FALSE)
+        return 0;
+    const struct probe_pod_status *live = probe_status_get(mgr, "prod", "p-live");
+    return live && live->restarts_needed >= 1;
+}
+
+static json_t *test_item_get(json_t *doc, size_t i)
+{
+    return json_array_get(json_object_get(doc, "items"), i);
+}
+
+static void test_probes(void)
+{
+    struct store *st = store_new();
+    struct probe_mgr *mgr = NULL;
+    struct svcd_hostport hp;
+    json_t *doc = NULL;
+    CHECK(config_parse_hostport("127.0.0.1:0", 0, &hp) == 0, "hostport");
+    CHECK(st && test_load_yaml(st, test_probe_yaml) == 0, "load probe manifests");
+    struct admin *a = admin_new(test_base, st, &hp, NULL, NULL);
+    CHECK(a != NULL, "admin_new (probes)");
+    if (!a)
+        goto out;
+    test_port = admin_port(a);
+
+    /* without a manager: no probe status anywhere, /api/probes empty */
+    admin_set_probes(a, NULL);
+    doc = test_get_json("/api/probes");
+    CHECK(doc && json_is_array(json_object_get(doc, "items")) &&
+          json_array_size(json_object_get(doc, "items")) == 0 &&
+          json_integer_value(json_object_get(doc, "generation")) == 1,
+          "/api/probes without a manager is an empty list");
+    json_decref(doc);
+    doc = test_get_json("/api/pods?name=p-ok");
+    CHECK(doc && test_item_get(doc, 0) && !json_object_get(test_item_get(doc, 0), "probes"),
+          "no \"probes\" member without a manager");
+    json_decref(doc);
+    doc = NULL;
+
+    struct probe_options opts = { .no_jitter = true };
+    mgr = probe_mgr_new_opts(test_base, st, &opts);
+    CHECK(mgr != NULL, "probe_mgr_new");
+    if (!mgr)
+        goto out;
+    admin_set_probes(a, mgr);
+    /* bounded: 40 x 100 ms */
+    for (int i = 0; i < 40 && !test_probes_settled(mgr); i++) {
+        struct timeval tv = { 0, 100000 };
+        event_base_loopexit(test_base, &tv);
+        event_base_dispatch(test_base);
+    }
+    CHECK(test_probes_settled(mgr), "probes ran (ok ready, bad failing, live restarted)");
+
+    doc = test_get_json("/api/probes");
+    if (!doc)
+        goto out;
+    json_t *items = json_object_get(doc, "items");
+    CHECK(json_array_size(items) == 3, "3 probed pods (p-none has no probes), got %zu",
+          json_array_size(items));
+    /* sorted by namespace, then name */
+    CHECK(strcmp(test_jstr(test_item_get(doc, 0), "name"), "p-bad") == 0 &&
+          strcmp(test_jstr(test_item_get(doc, 1), "name"), "p-ok") == 0 &&
+          strcmp(test_jstr(test_item_get(doc, 2), "name"), "p-live") == 0, "probes sort order");
+    json_t *bad = test_find(items, "default", "p-bad");
+    json_t *ok = test_find(items, "default", "p-ok");
+    json_t *live = test_find(items, "prod", "p-live");
+    CHECK(bad && ok && live, "probed pods present");
+    if (!bad || !ok || !live)
+        goto out;
+    CHECK(strcmp(test_jstr(bad, "phase"), "Running") == 0, "phase in probe status");
+    CHECK(json_is_false(json_object_get(bad, "ready")), "p-bad not ready");
+    json_t *cond = json_array_get(json_object_get(bad, "conditions"), 0);
+    CHECK(strcmp(test_jstr(cond, "type"), "Ready") == 0 &&
+          strcmp(test_jstr(cond, "status"), "False") == 0 &&
+          strcmp(test_jstr(cond, "reason"), "ContainersNotReady") == 0 &&
+          strstr(test_jstr(cond, "message"), "not healthy") != NULL,
+          "p-bad Ready condition: %s / %s", test_jstr(cond, "reason"),
+          test_jstr(cond, "message"));
+    json_t *last = json_object_get(bad, "lastProbe");
+    CHECK(strcmp(test_jstr(last, "type"), "readiness") == 0 &&
+          strcmp(test_jstr(last, "kind"), "exec") == 0 &&
+          strcmp(test_jstr(last, "result"), "failure") == 0 &&
+          strcmp(test_jstr(last, "reason"), "not healthy") == 0,
+          "p-bad lastProbe %s %s %s '%s'", test_jstr(last, "type"), test_jstr(last, "kind"),
+          test_jstr(last, "result"), test_jstr(last, "reason"));
+    const char *t = test_jstr(last, "time");
+    CHECK(strlen(t) == 24 && t[4] == '-' && t[10] == 'T' && t[23] == 'Z',
+          "lastProbe.time RFC 3339 with ms: %s", t);
+    CHECK(json_is_true(json_object_get(ok, "ready")) &&
+          strcmp(test_jstr(json_object_get(ok, "lastProbe"), "result"), "success") == 0 &&
+          json_integer_value(json_object_get(ok, "restartsNeeded")) == 0, "p-ok ready, success");
+    CHECK(json_integer_value(json_object_get(live, "restartsNeeded")) >= 1 &&
+          strcmp(test_jstr(json_object_get(live, "lastProbe"), "type"), "liveness") == 0,
+          "p-live restartsNeeded %lld",
+          json_integer_value(json_object_get(live, "restartsNeeded")));
+    json_decref(doc);
+
+    doc = test_get_json("/api/probes?namespace=prod");
+    CHECK(doc && json_array_size(json_object_get(doc, "items")) == 1 &&
+          strcmp(test_jstr(test_item_get(doc, 0), "name"), "p-live") == 0,
+          "/api/probes?namespace=prod");
+    json_decref(doc);
+    doc = test_get_json("/api/probes?namespace=default&name=p-ok");
+    CHECK(doc && json_array_size(json_object_get(doc, "items")) == 1, "/api/probes?name=p-ok");
+    json_decref(doc);
+
+    /* /api/pods: "probes" on probed pods, without namespace/name; none on p-none */
+    doc = test_get_json("/api/pods?namespace=default");
+    if (!doc)
+        goto out;
+    items = json_object_get(doc, "items");
+    json_t *pbad = json_object_get(test_find(items, "default", "p-bad"), "probes");
+    json_t *pnone = test_find(items, "default", "p-none");
+    CHECK(json_is_object(pbad) && !json_object_get(pbad, "name") &&
+          strcmp(test_jstr(json_object_get(pbad, "lastProbe"), "reason"), "not healthy") == 0 &&
+          strcmp(test_jstr(json_array_get(json_object_get(pbad, "conditions"), 0), "reason"),
+                 "ContainersNotReady") == 0, "pod item probes of p-bad");
+    CHECK(pnone && !json_object_get(pnone, "probes"), "p-none has no probes member");
+    CHECK(json_is_false(json_object_get(test_find(items, "default", "p-bad"), "ready")),
+          "p-bad pod not ready in /api/pods");
+    json_decref(doc);
+    doc = NULL;
+
+    struct test_resp r;
+    test_request(EVHTTP_REQ_GET, "/", &r);
+    CHECK(r.body && strstr(r.body, "\"/api/probes\""), "/ lists /api/probes");
+    free(r.body);
+    test_request(EVHTTP_REQ_POST, "/api/probes", &r);
+    CHECK(r.code == 405, "POST /api/probes: %d", r.code);
+    free(r.body);
+out:
+    json_decref(doc);
+    admin_set_probes(a, NULL);
+    admin_free(a);
+    probe_mgr_free(mgr);
+    metrics_reset();
+    store_free(st);
 }
 
 int main(void)
@@ -423,6 +600,7 @@ int main(void)
     evbuffer_free(out);
     metrics_reset();
     store_free(st);
+    test_probes();
     event_base_free(test_base);
     libevent_global_shutdown();
     printf("%d passed, %d failed\n", test_passed, test_failed);
