@@ -16,6 +16,13 @@
  *    is logged and the definition from the file whose name sorts first
  *    (strcmp) wins; when that file stops defining it, the next one's
  *    definition takes over.
+ *  - A file that disappears is looked for again 250 ms later before its
+ *    objects go (editors that rename FILE to FILE~ and write FILE anew do
+ *    not make Services blink). Symlinks and Kubernetes ConfigMap volumes
+ *    (the ..data swap) are followed.
+ *  - A Pod whose file is removed while it has the annotation
+ *    svcd.io/grace-period-seconds: "N" stays as a terminating endpoint for
+ *    N seconds.
  *  - Each round of changed files is one store batch (one generation).
  */
 #ifndef SVCD_MANIFEST_DIR_H

@@ -295,11 +295,14 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
             return config_err(o, "must be ADDR:PORT, [V6ADDR]:PORT or ADDR (got \"%s\")", v);
         c->n_dns_listen++;
         return 0;
-    case OPT_CLUSTER_DOMAIN:
-        if (!config_dns_name_ok(v))
+    case OPT_CLUSTER_DOMAIN: {
+        char d[256];
+        config_lower_trim(d, sizeof(d), v);          /* "cluster.local." too */
+        if (!config_dns_name_ok(d) || strlen(v) >= sizeof(d))
             return config_err(o, "must be a DNS name such as cluster.local (got \"%s\")", v);
-        config_lower_trim(c->cluster_domain, sizeof(c->cluster_domain), v);
+        snprintf(c->cluster_domain, sizeof(c->cluster_domain), "%s", d);
         return 0;
+    }
     case OPT_UPSTREAM:
         if (c->n_upstream == SVCD_MAX_UPSTREAM)
             return config_err(o, "at most %d upstreams", SVCD_MAX_UPSTREAM);
@@ -316,11 +319,11 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
             return config_err(o, "must be DOMAIN=ADDR[:PORT][,ADDR[:PORT]...] (got \"%s\")", v);
         memcpy(dom, v, (size_t)(eq - v));
         dom[eq - v] = '\0';
-        if (!config_dns_name_ok(dom))
-            return config_err(o, "\"%s\" is not a DNS name", dom);
         struct svcd_stub_domain *sd = &c->stub[c->n_stub];
         memset(sd, 0, sizeof(*sd));
-        config_lower_trim(sd->domain, sizeof(sd->domain), dom);
+        config_lower_trim(sd->domain, sizeof(sd->domain), dom);  /* "corp.example." too */
+        if (!config_dns_name_ok(sd->domain))
+            return config_err(o, "\"%s\" is not a DNS name", dom);
         char list[1024];
         snprintf(list, sizeof(list), "%s", eq + 1);
         char *save = NULL;
@@ -493,7 +496,12 @@ static int config_load_file(struct svcd_config *c, const char *path)
                     config_err(&o, "domain names must be scalars");
                     goto out;
                 }
-                size_t used = (size_t)snprintf(buf, sizeof(buf), "%s=", dom);
+                int k0 = snprintf(buf, sizeof(buf), "%s=", dom);
+                if (k0 < 0 || (size_t)k0 >= sizeof(buf)) {
+                    config_err(&o, "domain name too long");
+                    goto out;
+                }
+                size_t used = (size_t)k0;
                 if (sv && sv->type == YAML_SEQUENCE_NODE) {
                     for (yaml_node_item_t *it = sv->data.sequence.items.start;
                          it < sv->data.sequence.items.top && used < sizeof(buf); it++) {

@@ -105,11 +105,12 @@ static void svcd_teardown(struct svcd *d)
     if (d->ev_int) event_free(d->ev_int);
     if (d->ev_term) event_free(d->ev_term);
     admin_free(d->admin);
+    /* Sources first: nothing commits to the store while its subscribers go. */
+    podman_src_free(d->podman);
+    manifest_dir_free(d->md);
     probe_mgr_free(d->probes);
     dns_server_free(d->dns);
     nftdp_free(d->nft);
-    podman_src_free(d->podman);
-    manifest_dir_free(d->md);
     store_free(d->st);
     metrics_reset();
     if (d->base)

@@ -35,6 +35,8 @@
 
 #define MD_MAX_FILE (16u << 20)      /* refuse manifests over 16 MiB */
 #define MD_SETTLE_US 2000            /* coalescing delay after an event */
+#define MD_GONE_MS 250               /* a missing file's objects go after this
+                                        (editors rename FILE away, then write it) */
 
 enum md_kind { MD_SERVICE = 0, MD_POD, MD_SLICE };
 static const char *const md_kind_names[] = { "Service", "Pod", "EndpointSlice" };
@@ -47,6 +49,7 @@ struct md_file {
     size_t n_keys;
     bool dirty;
     bool failing;            /* last read failed to parse/validate */
+    bool gone_pending;       /* missing once; removed if still missing later */
 };
 
 /* Files that define one key, sorted by name; [0] wins. */
@@ -70,6 +73,7 @@ struct manifest_dir {
     int ifd, wd;
     struct event *ev_inotify;
     struct event *ev_settle;
+    struct event *ev_gone;
     struct hmap *files;      /* name -> md_file */
     struct hmap *keys;       /* key -> md_definers */
     bool loaded;
@@ -129,14 +133,19 @@ static int md_read(const struct manifest_dir *md, const char *name, char **out, 
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", md->dir, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     struct stat sb;
-    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        int e = S_ISDIR(sb.st_mode) ? -EISDIR : -errno;
+    if (fstat(fd, &sb) < 0) {
+        int e = -errno;
         close(fd);
-        return e ? e : -EINVAL;
+        return e;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
     }
     if ((size_t)sb.st_size > MD_MAX_FILE) {
         close(fd);
@@ -312,6 +321,18 @@ static void md_grace_unlink(struct manifest_dir *md, struct md_grace *g)
     free(g);
 }
 
+/* Forgets pending grace periods of key (defined again, or deferred anew). */
+static void md_grace_cancel(struct manifest_dir *md, const char *key)
+{
+    struct md_grace *g = md->graces;
+    while (g) {
+        struct md_grace *next = g->next;
+        if (strcmp(g->key, key) == 0)
+            md_grace_unlink(md, g);
+        g = next;
+    }
+}
+
 /* The grace period of a removed pod ended: delete it unless a file defines
  * it again. */
 static void md_grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -345,6 +366,7 @@ static bool md_pod_defer(struct manifest_dir *md, const char *key, const char *n
         return false;
     if (secs > 86400)
         secs = 86400;
+    md_grace_cancel(md, key);
     struct md_grace *g = calloc(1, sizeof(*g));
     if (!g || !(g->key = strdup(key)) ||
         !(g->ev = evtimer_new(md->base, md_grace_cb, g))) {
@@ -431,6 +453,8 @@ static void md_apply(struct manifest_dir *md, struct md_file *f, struct manifest
                             "by name)", f->name, key, d->files[1], f->name);
                     metric_add(md->m_conflicts, 1);
                 }
+                if (k == MD_POD)
+                    md_grace_cancel(md, key);
                 md_upsert(md, objs, (enum md_kind)k, i);
             } else {
                 log_err("manifests", "%s: %s is also defined in %s; %s wins (first file by "
@@ -471,10 +495,17 @@ static void md_process_file(struct manifest_dir *md, struct md_file *f)
     size_t len = 0;
     f->dirty = false;
     int r = md_read(md, f->name, &content, &len);
+    if ((r == -ENOENT || r == -EISDIR) && f->n_keys && !f->gone_pending) {
+        f->gone_pending = true;          /* look again in MD_GONE_MS */
+        struct timeval tv = { 0, MD_GONE_MS * 1000 };
+        evtimer_add(md->ev_gone, &tv);
+        return;
+    }
     if (r == -ENOENT || r == -EISDIR) {
         md_remove_file(md, f);
         return;
     }
+    f->gone_pending = false;
     if (r < 0) {
         log_err("manifests", "%s: cannot read: %s; keeping its last good state", f->name,
                 strerror(-r));
@@ -581,6 +612,23 @@ static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static int md_mark_gone(void *ctx, const char *key, void *value)
+{
+    struct md_file *f = value;
+    (void)ctx; (void)key;
+    if (f->gone_pending)
+        f->dirty = true;
+    return 0;
+}
+
+static void md_gone_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct manifest_dir *md = arg;
+    (void)fd; (void)what;
+    hmap_foreach(md->files, md_mark_gone, NULL);
+    md_settle_cb(-1, 0, md);
+}
+
 static void md_schedule(struct manifest_dir *md)
 {
     struct timeval tv = { 0, MD_SETTLE_US };
@@ -651,6 +699,20 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
             }
             if (ev->len == 0)
                 continue;
+            if (strcmp(ev->name, "..data") == 0) {
+                /* a ConfigMap volume swapped its contents */
+                md->rescan_pending = true;
+                md_schedule(md);
+                continue;
+            }
+            if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR)) {
+                /* only symlinks: regular files are read at IN_CLOSE_WRITE */
+                char path[PATH_MAX];
+                struct stat sb;
+                snprintf(path, sizeof(path), "%s/%s", md->dir, ev->name);
+                if (lstat(path, &sb) < 0 || !S_ISLNK(sb.st_mode))
+                    continue;
+            }
             log_debug("manifests", "event 0x%x on %s", ev->mask, ev->name);
             md_mark(md, ev->name);
         }
@@ -662,7 +724,7 @@ static int md_watch(struct manifest_dir *md)
     if (md->wd >= 0)
         inotify_rm_watch(md->ifd, md->wd);
     md->wd = inotify_add_watch(md->ifd, md->dir,
-                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
                                IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
     if (md->wd < 0) {
         log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
@@ -695,7 +757,8 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
         goto fail;
     md->ev_inotify = event_new(base, md->ifd, EV_READ | EV_PERSIST, md_inotify_cb, md);
     md->ev_settle = evtimer_new(base, md_settle_cb, md);
-    if (!md->ev_inotify || !md->ev_settle || event_add(md->ev_inotify, NULL) < 0)
+    md->ev_gone = evtimer_new(base, md_gone_cb, md);
+    if (!md->ev_inotify || !md->ev_settle || !md->ev_gone || event_add(md->ev_inotify, NULL) < 0)
         goto fail;
     md->m_errors = metric_counter("svcd_manifest_errors_total", NULL,
                                   "Manifest files that failed to read, parse or validate");
@@ -747,6 +810,8 @@ void manifest_dir_free(struct manifest_dir *md)
         event_free(md->ev_inotify);
     if (md->ev_settle)
         event_free(md->ev_settle);
+    if (md->ev_gone)
+        event_free(md->ev_gone);
     if (md->ifd >= 0)
         close(md->ifd);
     if (md->files) {

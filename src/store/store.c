@@ -99,6 +99,7 @@ struct pod_entry {
 
 struct store {
     struct hmap *services, *pods, *slices, *svc_sel, *pod_lbl, *pod_ip;
+    struct hmap *graveyard;           /* ns/name -> svc_entry deleted in this batch */
     struct store_subscriber subs[STORE_MAX_SUBS];
     size_t n_subs;
     int depth;
@@ -158,11 +159,6 @@ static void index_remove(struct hmap *idx, const char *key, void *p)
     }
 }
 
-static void pod_ip_key(unsigned char *k, const struct svcd_ip *ip)
-{
-    k[0] = (unsigned char)ip->family;
-    memcpy(k + 1, ip->u.bytes, 16);
-}
 
 /* ---- endpoints ----------------------------------------------------------- */
 
@@ -298,7 +294,7 @@ static int endpoint_from_pod(const struct svcd_service *svc, const struct svcd_p
     out->n_ips = pod->n_ips;
     memcpy(out->ips, pod->ips, sizeof(out->ips));
     out->ready = svc->publish_not_ready || (pod_ready && !terminating);
-    out->serving = svc->publish_not_ready || pod_ready;
+    out->serving = pod_ready;
     out->terminating = terminating;
     out->pod_name = strdup(pod->meta.name);
     if (pod->hostname && pod->subdomain && strcmp(pod->subdomain, svc->meta.name) == 0)
@@ -388,7 +384,7 @@ static int slice_collect_cb(void *ctx, const char *key, void *value)
         e->n_ips = 1;
         e->ips[0] = se->addresses[0];
         e->ready = svc->publish_not_ready || se->ready;
-        e->serving = svc->publish_not_ready || se->serving;
+        e->serving = se->serving;
         e->terminating = se->terminating;
         e->hostname = dup_or_null(se->hostname);
         e->node_name = dup_or_null(se->node_name);
@@ -483,8 +479,9 @@ struct store *store_new(void)
     st->svc_sel = hmap_new();
     st->pod_lbl = hmap_new();
     st->pod_ip = hmap_new();
+    st->graveyard = hmap_new();
     if (!st->services || !st->pods || !st->slices || !st->svc_sel || !st->pod_lbl ||
-        !st->pod_ip) {
+        !st->pod_ip || !st->graveyard) {
         store_free(st);
         return NULL;
     }
@@ -549,7 +546,8 @@ void store_free(struct store *st)
     if (st->slices) { hmap_foreach(st->slices, free_slice_cb, NULL); hmap_free(st->slices); }
     if (st->svc_sel) { hmap_foreach(st->svc_sel, free_vec_cb, NULL); hmap_free(st->svc_sel); }
     if (st->pod_lbl) { hmap_foreach(st->pod_lbl, free_vec_cb, NULL); hmap_free(st->pod_lbl); }
-    hmap_free(st->pod_ip);
+    if (st->pod_ip) { hmap_foreach(st->pod_ip, free_vec_cb, NULL); hmap_free(st->pod_ip); }
+    hmap_free(st->graveyard);
     free(st);
 }
 
@@ -622,8 +620,11 @@ uint64_t store_commit(struct store *st)
     free(ch);
     for (size_t i = 0; i < changed.n; i++) {
         struct svc_entry *se = changed.items[i];
-        if (se->deleted)
+        if (se->deleted) {
+            if (hmap_get(st->graveyard, se->key) == se)
+                hmap_del(st->graveyard, se->key);
             svc_entry_free(se);
+        }
     }
     ptrvec_free(&changed);
     return st->generation;
@@ -673,8 +674,21 @@ int store_service_upsert(struct store *st, struct svcd_service *svc)
     store_key(k, svc->meta.ns, svc->meta.name);
     struct svc_entry *se = hmap_get(st->services, k);
     size_t n_ports_old = 0;
+    struct svc_entry *revived = se ? NULL : hmap_get(st->graveyard, k);
+    if (revived) {
+        /* Deleted earlier in this batch: it comes back as one change. */
+        if (hmap_set(st->services, k, revived) < 0) {
+            model_service_free(svc);
+            return -1;
+        }
+        hmap_del(st->graveyard, k);
+        revived->deleted = false;
+        revived->change_flags &= ~(unsigned)STORE_SVC_DELETED;
+        se = revived;
+    }
     if (se) {
-        if (se->svc->meta.fingerprint == svc->meta.fingerprint && svc->meta.fingerprint) {
+        if (!revived && se->svc->meta.fingerprint == svc->meta.fingerprint &&
+            svc->meta.fingerprint) {
             model_service_free(svc);
             return 0;
         }
@@ -715,6 +729,7 @@ int store_service_delete(struct store *st, const char *ns, const char *name)
     svc_forget_members(st, se);
     se->deleted = true;
     svc_index_update(st, se);
+    hmap_set(st->graveyard, k, se);
     /* Freed after the commit has told the subscribers. */
     store_mark(st, se, STORE_SVC_DELETED);
     return 0;
@@ -736,12 +751,14 @@ static void pod_index(struct store *st, struct pod_entry *pe, bool add)
         }
     }
     for (size_t i = 0; i < pod->n_ips; i++) {
-        unsigned char ik[17];
-        pod_ip_key(ik, &pod->ips[i]);
-        if (add)
-            hmap_set_bin(st->pod_ip, ik, sizeof(ik), pe);
-        else if (hmap_get_bin(st->pod_ip, ik, sizeof(ik)) == pe)
-            hmap_del_bin(st->pod_ip, ik, sizeof(ik));
+        char ik[64];
+        svcd_ip_format(&pod->ips[i], ik, sizeof(ik));
+        if (add) {
+            if (index_add(st->pod_ip, ik, pe) < 0)
+                log_err("store", "out of memory indexing pod %s", pe->key);
+        } else {
+            index_remove(st->pod_ip, ik, pe);
+        }
     }
 }
 
@@ -923,10 +940,19 @@ const struct svcd_pod *store_pod_get(const struct store *st, const char *ns, con
 
 const struct svcd_pod *store_pod_by_ip(const struct store *st, const struct svcd_ip *ip)
 {
-    unsigned char ik[17];
-    pod_ip_key(ik, ip);
-    const struct pod_entry *pe = hmap_get_bin(st->pod_ip, ik, sizeof(ik));
-    return pe ? pe->pod : NULL;
+    char ik[64];
+    svcd_ip_format(ip, ik, sizeof(ik));
+    const struct ptrvec *v = hmap_get(st->pod_ip, ik);
+    const struct svcd_pod *best = NULL;
+    for (size_t i = 0; v && i < v->n; i++) {
+        const struct svcd_pod *p = ((const struct pod_entry *)v->items[i])->pod;
+        bool live = p->phase != SVCD_PHASE_SUCCEEDED && p->phase != SVCD_PHASE_FAILED &&
+                    !p->meta.deletion_timestamp;
+        if (!best || (live && (best->phase == SVCD_PHASE_SUCCEEDED ||
+                               best->phase == SVCD_PHASE_FAILED || best->meta.deletion_timestamp)))
+            best = p;
+    }
+    return best;
 }
 
 const struct svcd_endpoint *store_endpoints_get(const struct store *st, const char *ns,

@@ -31,6 +31,7 @@ svc_names() { api /api/services | jq -r '[.items[] | .namespace + "/" + .name] |
 has_svcs()  { [ "$(svc_names)" = "$1" ]; }
 port_of()   { api "/api/services?namespace=${1%/*}&name=${1#*/}" | jq -r '.items[0].ports[0].port'; }
 log_has()   { grep -qF -- "$1" "$LOG"; }
+port_is()   { [ "$(port_of "$1")" = "$2" ]; }
 
 ip netns add "$NS" && ip netns exec "$NS" ip link set lo up || { echo "cannot create netns"; exit 1; }
 
@@ -58,7 +59,7 @@ wait_for 2 has_svcs "default/a default/b team/c" && ok || bad "multi-doc: $(svc_
 # Editor style: write a temp file, rename over the target.
 svc a 90 > "$DIR/.a.yaml.swp"
 mv "$DIR/.a.yaml.swp" "$DIR/a.yaml"
-wait_for 2 test "$(port_of default/a)" = 90 && ok || bad "rename-over not applied"
+wait_for 2 port_is default/a 90 && ok || bad "rename-over not applied"
 
 # JSON file.
 printf '{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"j"},"spec":{"clusterIP":"10.96.0.99","ports":[{"port":53,"protocol":"UDP"}]}}]}' > "$DIR/j.json"
@@ -84,7 +85,7 @@ wait_for 2 log_has "z.yaml: Service/default/a is also defined in a.yaml; a.yaml 
 [ "$(port_of default/a)" = 90 ] && ok || bad "conflict: loser won"
 # The winner goes away: the other definition takes over.
 rm "$DIR/a.yaml"
-wait_for 2 test "$(port_of default/a)" = 91 && ok || bad "runner-up did not take over"
+wait_for 2 port_is default/a 91 && ok || bad "runner-up did not take over"
 rm "$DIR/z.yaml"
 wait_for 2 has_svcs "default/b default/j team/c" && ok || bad "removed: $(svc_names)"
 
@@ -109,6 +110,6 @@ api /healthz >/dev/null && ok || bad "not alive after SIGHUP"
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=
 [ "$rc" -eq 0 ] && ok || bad "exit status $rc after SIGTERM"
 
-[ "$fail" -ne 0 ] && { echo "--- svcd log"; tail -40 "$LOG"; }
+[ "$fail" -ne 0 ] && { echo "--- svcd log"; grep -v " debug " "$LOG" | tail -40; }
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

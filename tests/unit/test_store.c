@@ -145,7 +145,7 @@ static const struct ep_case ep_cases[] = {
       "spec: {clusterIP: None, publishNotReadyAddresses: true, selector: {app: db}}\n"
       POD("d", "{app: db}", "10.244.0.60", "")
       "  conditions: [{type: Ready, status: \"False\"}]\n",
-      "hl", "10.244.0.60 R S -" },
+      "hl", "10.244.0.60 R - -" },
     { "dual-stack pod keeps both IPs, v4 first",
       "---\napiVersion: v1\nkind: Pod\nmetadata: {name: ds, labels: {app: web}}\n"
       "spec: {containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}\n"
