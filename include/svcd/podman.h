@@ -41,6 +41,11 @@
  * (clamped to 1..300 s, default 30 s; the first run at once), and podman's
  * own health state (State.Health.Status) is what the Ready condition reads.
  *
+ * Transport: each request is one HTTP/1.1 exchange (Connection: close) on
+ * its own unix-socket connection; responses are read by nodejs/http-parser
+ * (podman_resp below), so Content-Length, chunked and read-to-EOF bodies
+ * all work, and the events stream arrives de-chunked.
+ *
  * Single-threaded: everything runs on the caller's event loop.
  */
 #ifndef SVCD_PODMAN_H
@@ -138,5 +143,52 @@ int podman_probe_parse(const char *text, uint32_t period_s, struct svcd_probe *o
 /* Healthcheck interval of a container inspect object in seconds (clamped to
  * 1..300; 30 when unset), or 0 when the container has no healthcheck. */
 uint32_t podman_healthcheck_interval(const struct json_t *inspect);
+
+/* ---- HTTP responses (no I/O; fed by the source, unit-tested, fuzzed) -- */
+
+/*
+ * One HTTP/1.x response, read incrementally with nodejs/http-parser: status
+ * line, headers (counted and size-capped, not kept), then the body with any
+ * chunked coding removed. A plain response's body is collected; a stream's
+ * (stream = true and status 200) is split at '\n' into lines handed to the
+ * line callback as they complete (empty lines skipped).
+ */
+#define PODMAN_HTTP_MAX_HEADER 8192         /* one header, name + value */
+#define PODMAN_HTTP_MAX_HEADERS 128
+#define PODMAN_HTTP_MAX_BODY (64u << 20)    /* collected body */
+#define PODMAN_HTTP_MAX_LINE (1u << 20)     /* one line of a stream */
+
+struct podman_resp;
+
+enum podman_resp_rc {
+    PODMAN_RESP_MORE = 0,     /* needs more bytes */
+    PODMAN_RESP_DONE = 1,     /* response complete; later bytes are ignored */
+    PODMAN_RESP_ERROR = -1,   /* malformed, over a limit, or cut short */
+};
+
+/* Called from inside podman_resp_feed: once with line NULL (len 0) when the
+ * headers are complete (any status; podman_resp_status is then valid), then
+ * once per line of a 200 stream (NUL-terminated, '\n' removed; valid only
+ * during the call). It must not free the podman_resp. */
+typedef void (*podman_resp_line_fn)(void *ctx, const char *line, size_t len);
+
+/* A reader for one response. line may be NULL. Returns NULL on ENOMEM;
+ * free with podman_resp_free. */
+struct podman_resp *podman_resp_new(bool stream, podman_resp_line_fn line, void *ctx);
+/* Accepts NULL. */
+void podman_resp_free(struct podman_resp *r);
+/* Feeds the next bytes received; len 0 means the peer closed the
+ * connection (which completes a body delimited by EOF, and is an error
+ * anywhere else). After DONE or ERROR the result does not change. */
+enum podman_resp_rc podman_resp_feed(struct podman_resp *r, const char *data, size_t len);
+/* The status code, 0 until the status line has been read. */
+int podman_resp_status(const struct podman_resp *r);
+/* True once the headers are complete. */
+bool podman_resp_headers_done(const struct podman_resp *r);
+/* The collected body (not NUL-terminated; a stream's 200 body is not
+ * collected): valid until the next feed or free; *len set. Never NULL. */
+const char *podman_resp_body(struct podman_resp *r, size_t *len);
+/* Why the last feed returned ERROR ("" otherwise); owned by r. */
+const char *podman_resp_error(const struct podman_resp *r);
 
 #endif

@@ -12,12 +12,12 @@
  * time; events arriving meanwhile queue up for the next one.
  *
  * Transport: libevent 2.1's evhttp client cannot reach a unix socket (its
- * connect path always resolves host:port over TCP and rejects port 0;
- * AF_UNIX came in 2.2), so each request is one HTTP/1.0 exchange on its
- * own AF_UNIX bufferevent: HTTP/1.0 means no chunked coding and the body
- * ends when podman closes the connection, so framing is a status line,
- * header lines up to a blank line, then bytes to EOF, all read with
- * evbuffer_readln under size caps. JSON is parsed by jansson.
+ * connect path always resolves host:port over TCP; AF_UNIX came in 2.2), so
+ * each request is one HTTP/1.1 exchange with `Connection: close` on its own
+ * AF_UNIX bufferevent. What arrives is fed to a podman_resp, which frames
+ * the response with nodejs/http-parser (Content-Length, chunked, or to EOF)
+ * under size caps; the events stream (chunked) reaches it de-chunked and is
+ * split into lines there. JSON is parsed by jansson.
  *
  * Failure: a failed request fails its round; nothing is removed from the
  * store. The stream being lost (podman restarted, socket removed) starts a
@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <http_parser.h>
 #include <jansson.h>
 
 #include "svcd/hmap.h"
@@ -54,32 +56,265 @@
 #define PM_API "/v4.0.0/libpod"
 #define PM_PARALLEL 8                     /* inspects in flight per round */
 #define PM_MAX_IDS_PER_ROUND 64           /* more dirty pods: a full round */
-#define PM_MAX_HEADER_LINE 8192
-#define PM_MAX_HEADERS 128
-#define PM_MAX_BODY (64u << 20)
-#define PM_MAX_EVENT_LINE (1u << 20)
 #define PM_REQ_TIMEOUT_S 30
 #define PM_SETTLE_US 2000                 /* coalesce bursts of events */
 #define PM_BACKOFF_MIN_MS 100
 #define PM_BACKOFF_MAX_MS 5000
 
-/* ---- one HTTP/1.0 request on its own unix-socket connection ------------- */
+/* ---- an HTTP response, read with nodejs/http-parser ------------------------ */
 
-enum pm_req_state { PR_STATUS = 0, PR_HEADERS, PR_BODY, PR_DONE };
+struct podman_resp {
+    http_parser hp;               /* hp.data = this */
+    bool stream;
+    podman_resp_line_fn line;
+    void *ctx;
+    int status;                   /* 0 until the status code has been read */
+    bool headers_done;
+    bool complete;
+    bool in_value;                /* last header callback was a value */
+    size_t n_headers;
+    size_t header_len;            /* name + value of the current header */
+    struct evbuffer *body;        /* collected body */
+    struct evbuffer *linebuf;     /* partial line of a stream */
+    enum podman_resp_rc rc;
+    char err[96];
+};
+
+static int pm_resp_fail(struct podman_resp *r, const char *why)
+{
+    snprintf(r->err, sizeof(r->err), "%s", why);
+    return -1;   /* stops http_parser_execute with HPE_CB_* */
+}
+
+/* Records the status code once the status line has been read. */
+static int pm_resp_status_read(struct podman_resp *r, const http_parser *hp)
+{
+    if (hp->status_code < 100)   /* http-parser takes "HTTP/1.1 0 x" */
+        return pm_resp_fail(r, "bad status code");
+    r->status = hp->status_code;
+    return 0;
+}
+
+static int pm_resp_on_status(http_parser *hp, const char *at, size_t len)
+{
+    struct podman_resp *r = hp->data;
+
+    (void)at;
+    /* the reason phrase is not used; the status line counts as a header */
+    if (pm_resp_status_read(r, hp))
+        return -1;
+    r->header_len += len;
+    if (r->header_len > PODMAN_HTTP_MAX_HEADER)
+        return pm_resp_fail(r, "status line too long");
+    return 0;
+}
+
+static int pm_resp_on_header_field(http_parser *hp, const char *at, size_t len)
+{
+    struct podman_resp *r = hp->data;
+
+    (void)at;
+    if (pm_resp_status_read(r, hp))   /* also when there was no reason phrase */
+        return -1;
+    if (r->in_value || r->n_headers == 0) {   /* a new header starts */
+        if (++r->n_headers > PODMAN_HTTP_MAX_HEADERS)
+            return pm_resp_fail(r, "too many headers");
+        r->header_len = 0;
+        r->in_value = false;
+    }
+    r->header_len += len;
+    if (r->header_len > PODMAN_HTTP_MAX_HEADER)
+        return pm_resp_fail(r, "header too long");
+    return 0;
+}
+
+static int pm_resp_on_header_value(http_parser *hp, const char *at, size_t len)
+{
+    struct podman_resp *r = hp->data;
+
+    (void)at;
+    r->in_value = true;
+    r->header_len += len;
+    if (r->header_len > PODMAN_HTTP_MAX_HEADER)
+        return pm_resp_fail(r, "header too long");
+    return 0;
+}
+
+static int pm_resp_on_headers_complete(http_parser *hp)
+{
+    struct podman_resp *r = hp->data;
+
+    if (pm_resp_status_read(r, hp))
+        return -1;
+    /* a declared length over the cap fails now, not after 64 MiB */
+    if (!(r->stream && hp->status_code == 200) && !(hp->flags & F_CHUNKED) &&
+        hp->content_length != ULLONG_MAX && hp->content_length > PODMAN_HTTP_MAX_BODY)
+        return pm_resp_fail(r, "body too large");
+    r->headers_done = true;
+    if (r->line)
+        r->line(r->ctx, NULL, 0);
+    return 0;   /* 0: a body may follow (1 would mean none, as for HEAD) */
+}
+
+/* Hands the complete lines in linebuf to the line callback. */
+static int pm_resp_lines(struct podman_resp *r)
+{
+    char *line;
+    size_t n;
+
+    while ((line = evbuffer_readln(r->linebuf, &n, EVBUFFER_EOL_LF))) {
+        if (n > PODMAN_HTTP_MAX_LINE) {   /* arrived whole in one piece */
+            free(line);
+            return pm_resp_fail(r, "stream line too long");
+        }
+        if (n && r->line)
+            r->line(r->ctx, line, n);
+        free(line);
+    }
+    if (evbuffer_get_length(r->linebuf) > PODMAN_HTTP_MAX_LINE)
+        return pm_resp_fail(r, "stream line too long");
+    return 0;
+}
+
+static int pm_resp_on_body(http_parser *hp, const char *at, size_t len)
+{
+    struct podman_resp *r = hp->data;
+
+    if (r->stream && hp->status_code == 200) {
+        if (evbuffer_add(r->linebuf, at, len))
+            return pm_resp_fail(r, "out of memory");
+        if (memchr(at, '\n', len))   /* rescan only when a line ended */
+            return pm_resp_lines(r);
+        if (evbuffer_get_length(r->linebuf) > PODMAN_HTTP_MAX_LINE)
+            return pm_resp_fail(r, "stream line too long");
+        return 0;
+    }
+    if (evbuffer_get_length(r->body) + len > PODMAN_HTTP_MAX_BODY)
+        return pm_resp_fail(r, "body too large");
+    if (evbuffer_add(r->body, at, len))
+        return pm_resp_fail(r, "out of memory");
+    return 0;
+}
+
+static int pm_resp_on_message_complete(http_parser *hp)
+{
+    struct podman_resp *r = hp->data;
+
+    r->complete = true;
+    http_parser_pause(hp, 1);   /* one response per connection: ignore the rest */
+    return 0;
+}
+
+static const http_parser_settings pm_resp_settings = {
+    .on_status = pm_resp_on_status,
+    .on_header_field = pm_resp_on_header_field,
+    .on_header_value = pm_resp_on_header_value,
+    .on_headers_complete = pm_resp_on_headers_complete,
+    .on_body = pm_resp_on_body,
+    .on_message_complete = pm_resp_on_message_complete,
+};
+
+struct podman_resp *podman_resp_new(bool stream, podman_resp_line_fn line, void *ctx)
+{
+    struct podman_resp *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->body = evbuffer_new();
+    r->linebuf = evbuffer_new();
+    if (!r->body || !r->linebuf) {
+        podman_resp_free(r);
+        return NULL;
+    }
+    http_parser_init(&r->hp, HTTP_RESPONSE);
+    r->hp.data = r;
+    r->stream = stream;
+    r->line = line;
+    r->ctx = ctx;
+    r->rc = PODMAN_RESP_MORE;
+    return r;
+}
+
+void podman_resp_free(struct podman_resp *r)
+{
+    if (!r)
+        return;
+    if (r->body)
+        evbuffer_free(r->body);
+    if (r->linebuf)
+        evbuffer_free(r->linebuf);
+    free(r);
+}
+
+enum podman_resp_rc podman_resp_feed(struct podman_resp *r, const char *data, size_t len)
+{
+    size_t used;
+    enum http_errno e;
+
+    if (r->rc != PODMAN_RESP_MORE)
+        return r->rc;
+    used = http_parser_execute(&r->hp, &pm_resp_settings, len ? data : NULL, len);
+    e = HTTP_PARSER_ERRNO(&r->hp);
+    if (r->err[0]) {
+        r->rc = PODMAN_RESP_ERROR;                       /* a callback refused */
+    } else if (r->complete) {
+        r->rc = PODMAN_RESP_DONE;
+    } else if (e != HPE_OK) {
+        snprintf(r->err, sizeof(r->err), "%s", http_errno_description(e));
+        r->rc = PODMAN_RESP_ERROR;
+    } else if (len == 0) {
+        snprintf(r->err, sizeof(r->err), "connection closed %s",
+                 r->headers_done ? "inside the body" : "before the response");
+        r->rc = PODMAN_RESP_ERROR;
+    } else if (used != len) {
+        snprintf(r->err, sizeof(r->err), "parser stopped at byte %zu of %zu", used, len);
+        r->rc = PODMAN_RESP_ERROR;
+    }
+    return r->rc;
+}
+
+int podman_resp_status(const struct podman_resp *r)
+{
+    return r->status;
+}
+
+bool podman_resp_headers_done(const struct podman_resp *r)
+{
+    return r->headers_done;
+}
+
+const char *podman_resp_body(struct podman_resp *r, size_t *len)
+{
+    unsigned char *p;
+
+    *len = evbuffer_get_length(r->body);
+    p = *len ? evbuffer_pullup(r->body, -1) : NULL;
+    if (!p) {
+        *len = 0;
+        return "";
+    }
+    return (const char *)p;
+}
+
+const char *podman_resp_error(const struct podman_resp *r)
+{
+    return r->err;
+}
+
+/* ---- one request on its own unix-socket connection ------------------------ */
 
 struct pm_req;
-/* status: the HTTP status, or -1 when the exchange failed (body NULL). */
-typedef void (*pm_done_cb)(struct pm_req *r, int status, struct evbuffer *body);
+/* status: the HTTP status, or -1 when the exchange failed. The body is read
+ * with pm_json(r) during the call. */
+typedef void (*pm_done_cb)(struct pm_req *r, int status);
+/* line NULL: headers done (status in r->resp) */
 typedef void (*pm_line_cb)(struct pm_req *r, const char *line, size_t len);
 
 struct pm_req {
     struct podman_src *ps;
     struct bufferevent *bev;
-    enum pm_req_state state;
-    int status;
-    size_t n_headers;
-    struct evbuffer *body;
-    bool stream;             /* body delivered line by line */
+    struct podman_resp *resp;
+    bool stream;             /* events: body delivered line by line */
     pm_done_cb done;
     pm_line_cb line;
     void *arg;               /* job-specific */
@@ -139,7 +374,6 @@ struct podman_src {
     char *node_name;
     struct pm_req *reqs;          /* all live requests */
     struct pm_req *stream;        /* events request, NULL when down */
-    struct evbuffer *linebuf;     /* partial event line */
     bool connected;
     bool synced;
     bool need_full;
@@ -178,8 +412,7 @@ static void pm_req_free(struct pm_req *r)
         bufferevent_free(r->bev);
     if (r->ev_fail)
         event_free(r->ev_fail);
-    if (r->body)
-        evbuffer_free(r->body);
+    podman_resp_free(r->resp);
     free(r);
 }
 
@@ -188,7 +421,6 @@ static void pm_req_finish(struct pm_req *r, int status)
 {
     pm_done_cb done = r->done;
 
-    r->state = PR_DONE;
     if (r->bev)
         bufferevent_disable(r->bev, EV_READ | EV_WRITE);
     if (status < 0) {
@@ -196,93 +428,57 @@ static void pm_req_finish(struct pm_req *r, int status)
         metric_add(r->ps->m_errors, 1);
     }
     if (done)
-        done(r, status, status < 0 ? NULL : r->body);
+        done(r, status);
     pm_req_free(r);
 }
 
-/* Splits the streamed body into lines. -1 when a line is too long. */
-static int pm_req_lines(struct pm_req *r, struct evbuffer *in)
+/* From inside podman_resp_feed: headers done, or a line of the stream. */
+static void pm_req_line_cb(void *ctx, const char *line, size_t len)
 {
-    struct evbuffer *lb = r->ps->linebuf;
-    char *line;
-    size_t n;
+    struct pm_req *r = ctx;
 
-    evbuffer_add_buffer(lb, in);
-    while ((line = evbuffer_readln(lb, &n, EVBUFFER_EOL_LF))) {
-        if (n && r->line)
-            r->line(r, line, n);
-        free(line);
-    }
-    if (evbuffer_get_length(lb) > PM_MAX_EVENT_LINE)
-        return -1;
-    return 0;
+    if (!line && r->stream && podman_resp_status(r->resp) == 200)
+        bufferevent_set_timeouts(r->bev, NULL, NULL);   /* events may be rare */
+    if (r->line)
+        r->line(r, line, len);
 }
 
-/* Parses "HTTP/1.x NNN reason". 0 or -1. */
-static int pm_status_line(const char *s, int *status)
+/* Feeds what has arrived to the parser (eof: then the end of input).
+ * Returns true when the request finished (and was freed); always with eof. */
+static bool pm_req_pump(struct pm_req *r, struct evbuffer *in, bool eof)
 {
-    if (strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') || s[8] != ' ')
-        return -1;
-    if (s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0' || s[11] > '9')
-        return -1;
-    if (s[12] != '\0' && s[12] != ' ')
-        return -1;
-    *status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-    return 0;
-}
-
-/* Consumes what has arrived. Returns true when the request finished (and
- * was freed). */
-static bool pm_req_consume(struct pm_req *r, struct bufferevent *bev)
-{
-    struct evbuffer *in = bufferevent_get_input(bev);
-    char *line;
+    enum podman_resp_rc rc = PODMAN_RESP_MORE;
     size_t n;
 
-    while (r->state == PR_STATUS || r->state == PR_HEADERS) {
-        line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-        if (!line) {
-            if (evbuffer_get_length(in) > PM_MAX_HEADER_LINE)
-                goto bad;
-            return false;
-        }
-        if (r->state == PR_STATUS) {
-            int rc = pm_status_line(line, &r->status);
-            free(line);
-            if (rc)
-                goto bad;
-            r->state = PR_HEADERS;
-            continue;
-        }
-        free(line);
-        if (n == 0) {
-            r->state = PR_BODY;
-            if (r->stream && r->status == 200)
-                bufferevent_set_timeouts(bev, NULL, NULL);   /* events may be rare */
-            if (r->stream && r->line)
-                r->line(r, NULL, 0);   /* headers done */
-        } else if (++r->n_headers > PM_MAX_HEADERS) {
-            goto bad;
+    while (rc == PODMAN_RESP_MORE && (n = evbuffer_get_contiguous_space(in)) > 0) {
+        const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+        rc = podman_resp_feed(r->resp, p, n);
+        evbuffer_drain(in, n);
+    }
+    if (rc == PODMAN_RESP_MORE && eof) {
+        rc = podman_resp_feed(r->resp, NULL, 0);
+        /* the events stream ends when podman goes away, often mid-chunk:
+         * that is the end of the stream, not a failed request */
+        if (rc == PODMAN_RESP_ERROR && r->stream && podman_resp_headers_done(r->resp)) {
+            log_debug(PM_MOD, "%s: %s", r->what, podman_resp_error(r->resp));
+            rc = PODMAN_RESP_DONE;
         }
     }
-    if (r->stream && r->status == 200) {
-        if (pm_req_lines(r, in))
-            goto bad;
-        return false;
+    if (rc == PODMAN_RESP_DONE) {
+        pm_req_finish(r, podman_resp_status(r->resp));
+        return true;
     }
-    if (evbuffer_get_length(r->body) + evbuffer_get_length(in) > PM_MAX_BODY)
-        goto bad;
-    evbuffer_add_buffer(r->body, in);
+    if (rc == PODMAN_RESP_ERROR) {
+        log_warn(PM_MOD, "%s: bad HTTP response: %s", r->what, podman_resp_error(r->resp));
+        pm_req_finish(r, -1);
+        return true;
+    }
     return false;
-bad:
-    log_warn(PM_MOD, "%s: malformed or oversized HTTP response", r->what);
-    pm_req_finish(r, -1);
-    return true;
 }
 
 static void pm_req_read_cb(struct bufferevent *bev, void *arg)
 {
-    pm_req_consume(arg, bev);
+    pm_req_pump(arg, bufferevent_get_input(bev), false);
 }
 
 static void pm_req_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -290,14 +486,10 @@ static void pm_req_event_cb(struct bufferevent *bev, short what, void *arg)
     struct pm_req *r = arg;
 
     if (what & BEV_EVENT_EOF) {
-        if (pm_req_consume(r, bev))   /* whatever is still buffered */
-            return;
-        if (r->state == PR_BODY) {
-            pm_req_finish(r, r->status);
-            return;
-        }
-        log_debug(PM_MOD, "%s: connection closed before the response", r->what);
-    } else if (what & BEV_EVENT_TIMEOUT) {
+        pm_req_pump(r, bufferevent_get_input(bev), true);   /* always ends r */
+        return;
+    }
+    if (what & BEV_EVENT_TIMEOUT) {
         log_warn(PM_MOD, "%s: timed out", r->what);
     } else {
         log_debug(PM_MOD, "%s: %s", r->what, strerror(EVUTIL_SOCKET_ERROR()));
@@ -327,11 +519,10 @@ static struct pm_req *pm_get(struct podman_src *ps, const char *path, bool strea
     if (!r)
         return NULL;
     r->ps = ps;
-    r->body = evbuffer_new();
+    r->resp = podman_resp_new(stream, pm_req_line_cb, r);
     r->ev_fail = evtimer_new(ps->base, pm_req_fail_cb, r);
-    if (!r->body || !r->ev_fail) {
-        if (r->body)
-            evbuffer_free(r->body);
+    if (!r->resp || !r->ev_fail) {
+        podman_resp_free(r->resp);
         if (r->ev_fail)
             event_free(r->ev_fail);
         free(r);
@@ -364,9 +555,11 @@ static struct pm_req *pm_get(struct podman_src *ps, const char *path, bool strea
     fd = -1;
     bufferevent_setcb(r->bev, pm_req_read_cb, NULL, pm_req_event_cb, r);
     bufferevent_set_timeouts(r->bev, &tv, &tv);
+    /* every request has its own connection: close it after the response */
     if (evbuffer_add_printf(bufferevent_get_output(r->bev),
-                            "GET %s HTTP/1.0\r\nHost: podman\r\nUser-Agent: svcd\r\n"
-                            "Accept: application/json\r\n\r\n", path) < 0)
+                            "GET %s HTTP/1.1\r\nHost: podman\r\nUser-Agent: svcd\r\n"
+                            "Accept: application/json\r\nConnection: close\r\n\r\n",
+                            path) < 0)
         goto fail;
     bufferevent_enable(r->bev, EV_READ | EV_WRITE);
     return r;
@@ -378,15 +571,15 @@ fail:
 }
 
 /* JSON body of a 200 answer, or NULL (logged). */
-static json_t *pm_json(struct pm_req *r, struct evbuffer *body)
+static json_t *pm_json(struct pm_req *r)
 {
     json_error_t jerr;
-    size_t len = evbuffer_get_length(body);
-    const char *p = (const char *)evbuffer_pullup(body, (ev_ssize_t)len);
-    json_t *j = p ? json_loadb(p, len, 0, &jerr) : NULL;
+    size_t len;
+    const char *p = podman_resp_body(r->resp, &len);
+    json_t *j = len ? json_loadb(p, len, 0, &jerr) : NULL;
 
     if (!j)
-        log_warn(PM_MOD, "%s: bad JSON: %s", r->what, p ? jerr.text : "empty body");
+        log_warn(PM_MOD, "%s: bad JSON: %s", r->what, len ? jerr.text : "empty body");
     return j;
 }
 
@@ -467,7 +660,7 @@ static void pm_health_arm(struct pm_health *h, uint32_t secs)
     evtimer_add(h->ev, &tv);
 }
 
-static void pm_health_done(struct pm_req *r, int status, struct evbuffer *body)
+static void pm_health_done(struct pm_req *r, int status)
 {
     struct podman_src *ps = r->ps;
     struct pm_health *h = hmap_get(ps->health, (const char *)r->arg);
@@ -479,7 +672,7 @@ static void pm_health_done(struct pm_req *r, int status, struct evbuffer *body)
     if (!h)
         return;   /* container went away meanwhile */
     h->inflight = false;
-    if (status == 200 && (j = pm_json(r, body))) {
+    if (status == 200 && (j = pm_json(r))) {
         st = json_string_value(json_object_get(j, "Status"));
         log_debug(PM_MOD, "healthcheck %.12s: %s", h->cid, st ? st : "?");
         if (st && strcmp(st, h->last) != 0) {
@@ -726,7 +919,7 @@ static void pm_round_end(struct podman_src *ps)
 
 static void pm_inspect_next(struct podman_src *ps, struct pm_round *rd);
 
-static void pm_inspect_done(struct pm_req *r, int status, struct evbuffer *body)
+static void pm_inspect_done(struct pm_req *r, int status)
 {
     struct podman_src *ps = r->ps;
     struct pm_round *rd = r->arg;
@@ -739,7 +932,7 @@ static void pm_inspect_done(struct pm_req *r, int status, struct evbuffer *body)
     rd->inflight--;
     jb = &rd->jobs[rd->q_job[q]];
     if (status == 200) {
-        j = pm_json(r, body);
+        j = pm_json(r);
         if (j)
             jb->inspects[rd->q_ctr[q]] = j;
         else
@@ -786,7 +979,7 @@ static bool pm_id_ok(const char *s)
     return true;
 }
 
-static void pm_list_done(struct pm_req *r, int status, struct evbuffer *body)
+static void pm_list_done(struct pm_req *r, int status)
 {
     struct podman_src *ps = r->ps;
     struct pm_round *rd = r->arg;
@@ -796,7 +989,7 @@ static void pm_list_done(struct pm_req *r, int status, struct evbuffer *body)
     if (rd != ps->round)
         return;
     rd->inflight--;
-    if (status != 200 || !(list = pm_json(r, body)) || !json_is_array(list)) {
+    if (status != 200 || !(list = pm_json(r)) || !json_is_array(list)) {
         if (status > 0 && status != 200)
             log_warn(PM_MOD, "%s: HTTP %d", r->what, status);
         if (status == 200)
@@ -979,9 +1172,9 @@ static void pm_event_line(struct pm_req *r, const char *line, size_t len)
     const char *pod_id;
 
     if (!line) {   /* headers done */
-        if (r->status != 200) {
-            log_warn(PM_MOD, "%s: HTTP %d", r->what, r->status);
-            return;   /* ends at EOF, then retried */
+        if (podman_resp_status(r->resp) != 200) {
+            log_warn(PM_MOD, "%s: HTTP %d", r->what, podman_resp_status(r->resp));
+            return;   /* ends with its response, then retried */
         }
         log_info(PM_MOD, "connected to %s; following events", ps->path);
         ps->connected = true;
@@ -1009,11 +1202,10 @@ static void pm_event_line(struct pm_req *r, const char *line, size_t len)
     pm_schedule(ps);
 }
 
-static void pm_stream_done(struct pm_req *r, int status, struct evbuffer *body)
+static void pm_stream_done(struct pm_req *r, int status)
 {
     struct podman_src *ps = r->ps;
 
-    (void)body;
     if (ps->connected) {
         log_warn(PM_MOD, "lost the events stream of %s; keeping the last known pods, "
                  "reconnecting", ps->path);
@@ -1024,7 +1216,6 @@ static void pm_stream_done(struct pm_req *r, int status, struct evbuffer *body)
     }
     ps->connected = false;
     metric_set(ps->m_connected, 0);
-    evbuffer_drain(ps->linebuf, evbuffer_get_length(ps->linebuf));
     pm_retry_arm(ps);
 }
 
@@ -1066,14 +1257,13 @@ struct podman_src *podman_src_new(struct event_base *base, struct store *st,
     ps->st = st;
     ps->backoff_ms = PM_BACKOFF_MIN_MS;
     ps->path = strdup(socket_path);
-    ps->linebuf = evbuffer_new();
     ps->dirty = hmap_new();
     ps->known = hmap_new();
     ps->cmap = hmap_new();
     ps->health = hmap_new();
     ps->ev_settle = evtimer_new(base, pm_settle_cb, ps);
     ps->ev_retry = evtimer_new(base, pm_retry_cb, ps);
-    if (!ps->path || !ps->linebuf || !ps->dirty || !ps->known || !ps->cmap || !ps->health ||
+    if (!ps->path || !ps->dirty || !ps->known || !ps->cmap || !ps->health ||
         !ps->ev_settle || !ps->ev_retry) {
         podman_src_free(ps);
         return NULL;
@@ -1151,8 +1341,6 @@ void podman_src_free(struct podman_src *ps)
         hmap_free(ps->health);
     }
     hmap_free(ps->dirty);
-    if (ps->linebuf)
-        evbuffer_free(ps->linebuf);
     free(ps->node_name);
     free(ps->path);
     free(ps);

@@ -14,6 +14,8 @@
 #     endpoints; healthy again -> back;
 #   - a pod stopped: it leaves the endpoints, the headless DNS answer and the
 #     VIP's backends at once;
+#   - podman answers the events stream chunked, and every exchange parses
+#     (no request errors, no malformed responses logged);
 #   - podman's service restarted: svcd keeps its pods, reconnects, converges;
 #   - a pod removed while svcd is down: after a restart the state is right.
 # Skips only when podman/runc are not installed.
@@ -62,6 +64,12 @@ podman_service_start() {
 
 podman_service_start || it_fail "podman system service did not come up"
 it_pass "podman API service up on $SOCK (network in $LAB_NODE_NS)"
+# svcd asks for the events stream as HTTP/1.1 with Connection: close; podman
+# answers it chunked, so the de-chunking path is the one exercised below.
+te=$(timeout 5 curl -s --max-time 1 --unix-socket "$SOCK" -H 'Connection: close' -D - -o /dev/null \
+    'http://podman/v4.0.0/libpod/events?stream=true' | tr -d '\r' |
+    awk -F': ' 'tolower($1) == "transfer-encoding" { print tolower($2) }')
+it_assert_eq "$te" "chunked" "podman serves the events stream chunked to an HTTP/1.1 client"
 
 # pod NAME HOSTNAME [healthcheck args]: a pod whose container serves its
 # name over HTTP on 8080 (and /tmp/ready decides the healthcheck).
@@ -170,6 +178,13 @@ it_wait_eq 3 "$ip1" headless_ips
 it_assert_eq "$IT_LAST" "$ip1" "dig headless after the stop -> only web1"
 it_assert_eq "$(vip_seen 20)" "web1" "curl through the VIP after the stop -> only web1"
 it_assert_ne "$(pod_field "$P-web2" '.phase')" "Running" "/api/pods: web2 no longer Running"
+
+# every exchange so far parsed (HTTP/1.1, chunked stream and lists)
+it_check "no request to podman failed (svcd_podman_errors_total 0)" bash -c \
+    "ip netns exec $LAB_NODE_NS curl -s http://$SVCD_ADMIN/metrics | grep -q '^svcd_podman_errors_total 0\$'"
+it_check "svcd read podman's events (svcd_podman_events_total > 0)" bash -c \
+    "ip netns exec $LAB_NODE_NS curl -s http://$SVCD_ADMIN/metrics | grep -q '^svcd_podman_events_total [1-9]'"
+it_check "no malformed HTTP response logged" bash -c "! grep -q 'bad HTTP response' '$SVCD_LOG'"
 
 # --- podman's service restarts: svcd keeps its state and converges ---
 kill "$PODMAN_PID"; wait "$PODMAN_PID" 2>/dev/null; PODMAN_PID=

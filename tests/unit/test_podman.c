@@ -6,10 +6,17 @@
  * mapping from libpod JSON shaped as podman 4.3 returns it (captured with
  * curl --unix-socket on this machine).
  *
+ * Part 1 also covers the HTTP response reader (podman_resp): Content-Length,
+ * chunked and read-to-EOF bodies, stream lines, malformed input and the
+ * size caps, each fed whole, in two pieces at every offset and byte by byte.
+ *
  * Part 2 (I/O): a fake libpod API (evhttp on a unix socket, same loop)
  * serves pods/json, containers/{id}/json, healthcheck and an events stream.
- * The source must sync, follow an event, keep its pods when the API goes
- * away, reconnect and converge (a pod removed meanwhile is deleted).
+ * It answers the source's HTTP/1.1 requests as podman does: the events
+ * stream and the full pod list chunked (events split across chunks), the
+ * rest with Content-Length. The source must sync, follow an event, keep its
+ * pods when the API goes away or ends the stream, reconnect and converge (a
+ * pod removed meanwhile is deleted).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +28,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
 
@@ -416,6 +424,260 @@ static void test_fingerprint_and_labels(void)
     json_decref(infra_h);
 }
 
+/* ---- part 1: HTTP responses (podman_resp) ----------------------------------- */
+
+struct hr_seen {
+    int heads;              /* line callbacks with NULL */
+    int lines;
+    bool bad_order;         /* a line before the headers, or with a '\n' */
+    char text[512];         /* lines joined with '|' */
+};
+
+static void hr_line(void *ctx, const char *line, size_t len)
+{
+    struct hr_seen *s = ctx;
+    size_t have = strlen(s->text);
+
+    if (!line) {
+        s->heads++;
+        return;
+    }
+    if (!s->heads || memchr(line, '\n', len) || strlen(line) != len)
+        s->bad_order = true;
+    s->lines++;
+    snprintf(s->text + have, sizeof(s->text) - have, "%.*s|", (int)len, line);
+}
+
+/* Feeds in as pieces of at most step bytes (0: all at once, or split in
+ * two at split when split > 0), then EOF when eof. */
+static int hr_run(const char *in, size_t len, bool stream, bool eof, size_t step, size_t split,
+                  struct hr_seen *seen, int *status, char *body, size_t bodylen)
+{
+    struct podman_resp *r = podman_resp_new(stream, hr_line, seen);
+    int rc = PODMAN_RESP_MORE;
+    size_t off = 0, n, blen;
+    const char *b;
+
+    memset(seen, 0, sizeof(*seen));
+    if (!r)
+        return -2;
+    while (off < len && rc == PODMAN_RESP_MORE) {
+        n = len - off;
+        if (step && n > step)
+            n = step;
+        if (!step && split && off == 0)
+            n = split;
+        rc = podman_resp_feed(r, in + off, n);
+        off += n;
+    }
+    if (eof)
+        rc = podman_resp_feed(r, NULL, 0);
+    *status = podman_resp_status(r);
+    b = podman_resp_body(r, &blen);
+    snprintf(body, bodylen, "%.*s", (int)blen, b);
+    if ((rc == PODMAN_RESP_ERROR) != (podman_resp_error(r)[0] != '\0'))
+        rc = -3;   /* an error without a reason, or a reason without error */
+    podman_resp_free(r);
+    return rc;
+}
+
+static char *hr_repeat(const char *head, char c, size_t n, const char *tail)
+{
+    size_t hl = strlen(head), tl = strlen(tail);
+    char *s = malloc(hl + n + tl + 1);
+
+    if (!s)
+        abort();
+    memcpy(s, head, hl);
+    memset(s + hl, c, n);
+    memcpy(s + hl + n, tail, tl + 1);
+    return s;
+}
+
+static char *hr_headers(int n)
+{
+    size_t cap = 64 + (size_t)n * 16, i;
+    char *s = malloc(cap), *p = s;
+
+    if (!s)
+        abort();
+    p += sprintf(p, "HTTP/1.1 200 OK\r\n");
+    for (i = 0; i < (size_t)n - 1; i++)
+        p += sprintf(p, "X-H%zu: v\r\n", i);
+    sprintf(p, "Content-Length: 2\r\n\r\n{}");
+    return s;
+}
+
+static void test_http_resp(void)
+{
+    char *many_ok = hr_headers(PODMAN_HTTP_MAX_HEADERS);
+    char *many_bad = hr_headers(PODMAN_HTTP_MAX_HEADERS + 1);
+    char *long_ok = hr_repeat("HTTP/1.1 200 OK\r\nX-Long: ", 'x', PODMAN_HTTP_MAX_HEADER - 16,
+                              "\r\nContent-Length: 2\r\n\r\n{}");
+    char *long_bad = hr_repeat("HTTP/1.1 200 OK\r\nX-Long: ", 'x', PODMAN_HTTP_MAX_HEADER,
+                               "\r\nContent-Length: 2\r\n\r\n{}");
+    /* one stream line of 1 MiB + 1 in a single chunk (100001 hex) */
+    char *line_bad = hr_repeat("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n",
+                               'x', PODMAN_HTTP_MAX_LINE + 1, "\r\n");
+    /* the same with its '\n' in the same chunk (0x100002 bytes) */
+    char *line_bad_nl = hr_repeat("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100002\r\n",
+                                  'x', PODMAN_HTTP_MAX_LINE + 1, "\n\r\n");
+    /* a line at the cap is fine */
+    char *line_ok = hr_repeat("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n",
+                              'x', PODMAN_HTTP_MAX_LINE, "\n\r\n0\r\n\r\n");
+    const struct {
+        const char *desc;
+        const char *in;
+        bool stream, eof, big;
+        int rc, status;
+        const char *body;    /* expected collected body */
+        const char *lines;   /* expected stream lines, '|' after each (NULL: one line) */
+    } cases[] = {
+        { "content-length",
+          "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n[1,2,3]",
+          false, false, false, PODMAN_RESP_DONE, 200, "[1,2,3]", "" },
+        { "bytes after the response are ignored",
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}GARBAGE\r\n",
+          false, true, false, PODMAN_RESP_DONE, 200, "{}", "" },
+        { "chunked",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n",
+          false, false, false, PODMAN_RESP_DONE, 200, "[1,2]", "" },
+        { "chunked: extension, upper-case hex, trailer",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n{\"a\"\r\n"
+          "A\r\n:123456789\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n",
+          false, false, false, PODMAN_RESP_DONE, 200, "{\"a\":123456789}", "" },
+        { "HTTP/1.0 body to EOF",
+          "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"x\":1}",
+          false, true, false, PODMAN_RESP_DONE, 200, "{\"x\":1}", "" },
+        { "body to EOF, EOF not yet seen",
+          "HTTP/1.0 200 OK\r\n\r\n{\"x\":1}",
+          false, false, false, PODMAN_RESP_MORE, 200, "{\"x\":1}", "" },
+        { "404 with a body",
+          "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n{\"c\":\"n\"}",
+          false, false, false, PODMAN_RESP_DONE, 404, "{\"c\":\"n\"}", "" },
+        { "status line without a reason phrase",
+          "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\n{}",
+          false, false, false, PODMAN_RESP_DONE, 200, "{}", "" },
+        { "204 without a body",
+          "HTTP/1.1 204 No Content\r\n\r\n",
+          false, false, false, PODMAN_RESP_DONE, 204, "", "" },
+        { "stream: lines across chunks, empty lines skipped",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "5\r\n{\"a\":\r\nC\r\n1}\n{\"b\":2}\n\n\r\n4\r\n{\"c\"\r\n4\r\n:3}\n\r\n0\r\n\r\n",
+          true, false, false, PODMAN_RESP_DONE, 200, "", "{\"a\":1}|{\"b\":2}|{\"c\":3}|" },
+        { "stream: still open",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{\"a\":1}\n\r\n3\r\n{\"b",
+          true, false, false, PODMAN_RESP_MORE, 200, "", "{\"a\":1}|" },
+        { "stream: cut inside a chunk",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n{\"a\":1}\n\r\n9\r\n{\"b",
+          true, true, false, PODMAN_RESP_ERROR, 200, "", "{\"a\":1}|" },
+        { "stream: HTTP/1.0 to EOF",
+          "HTTP/1.0 200 OK\r\n\r\n{\"a\":1}\n{\"b\":2}\n",
+          true, true, false, PODMAN_RESP_DONE, 200, "", "{\"a\":1}|{\"b\":2}|" },
+        { "stream: an error status is collected, not split",
+          "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 6\r\n\r\nerr\nx\n",
+          true, false, false, PODMAN_RESP_DONE, 500, "err\nx\n", "" },
+        { "status not a number", "HTTP/1.1 2x0 OK\r\n\r\n",
+          false, false, false, PODMAN_RESP_ERROR, 0, "", "" },
+        { "status below 100", "HTTP/1.1 00 OK\r\nContent-Length: 0\r\n\r\n",
+          false, false, false, PODMAN_RESP_ERROR, 0, "", "" },
+        { "not HTTP", "hello world\r\n\r\n",
+          false, false, false, PODMAN_RESP_ERROR, 0, "", "" },
+        { "a request, not a response", "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+          false, false, false, PODMAN_RESP_ERROR, 0, "", "" },
+        { "bad chunk size",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+          false, false, false, PODMAN_RESP_ERROR, 200, "", "" },
+        { "chunk longer than announced",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+          false, false, false, PODMAN_RESP_ERROR, 200, "ab", "" },
+        { "EOF before any byte", "", false, true, false, PODMAN_RESP_ERROR, 0, "", "" },
+        { "EOF inside the headers", "HTTP/1.1 200 OK\r\nContent-Le",
+          false, true, false, PODMAN_RESP_ERROR, 200, "", "" },
+        { "EOF before Content-Length bytes",
+          "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+          false, true, false, PODMAN_RESP_ERROR, 200, "abc", "" },
+        { "Content-Length over the body cap",
+          "HTTP/1.1 200 OK\r\nContent-Length: 67108865\r\n\r\nabc",
+          false, false, false, PODMAN_RESP_ERROR, 200, "", "" },
+        { "two Content-Length headers",
+          "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+          false, false, false, PODMAN_RESP_ERROR, 200, "", "" },
+        { "128 headers", many_ok, false, false, true, PODMAN_RESP_DONE, 200, "{}", "" },
+        { "129 headers", many_bad, false, false, true, PODMAN_RESP_ERROR, 200, "", "" },
+        { "header just under the cap", long_ok, false, false, true, PODMAN_RESP_DONE, 200,
+          "{}", "" },
+        { "header over the cap", long_bad, false, false, true, PODMAN_RESP_ERROR, 200, "", "" },
+        { "stream line over the cap", line_bad, true, false, true, PODMAN_RESP_ERROR, 200, "",
+          "" },
+        { "stream line over the cap, whole", line_bad_nl, true, false, true, PODMAN_RESP_ERROR,
+          200, "", "" },
+        { "stream line at the cap", line_ok, true, false, true, PODMAN_RESP_DONE, 200, "",
+          NULL },
+    };
+    size_t i, m;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len = strlen(cases[i].in);
+        /* modes: whole; in two at every offset (or the middle when big);
+         * byte by byte (not when big) */
+        size_t n_modes = cases[i].big ? 3 : len + 2;
+
+        for (m = 0; m < n_modes; m++) {
+            struct hr_seen seen;
+            char body[256], how[48];
+            int status = 0, rc;
+            size_t step = 0, split = 0;
+
+            if (m == 1)
+                step = cases[i].big ? 0 : 1;
+            if (m == 1 && cases[i].big)
+                split = len / 2;
+            if (m >= 2)
+                split = cases[i].big ? len - 1 : m - 1;
+            snprintf(how, sizeof(how), step ? "byte by byte" : split ? "split at %zu" : "whole",
+                     split);
+            rc = hr_run(cases[i].in, len, cases[i].stream, cases[i].eof, step, split, &seen,
+                        &status, body, sizeof(body));
+            CHECK(rc == cases[i].rc, "http '%s' (%s): rc %d, want %d", cases[i].desc, how, rc,
+                  cases[i].rc);
+            CHECK(status == cases[i].status, "http '%s' (%s): status %d", cases[i].desc, how,
+                  status);
+            if (rc != PODMAN_RESP_ERROR || cases[i].rc != PODMAN_RESP_ERROR)
+                CHECK(!strcmp(body, cases[i].body), "http '%s' (%s): body '%s'", cases[i].desc,
+                      how, body);
+            CHECK((cases[i].lines ? !strcmp(seen.text, cases[i].lines) : seen.lines == 1) &&
+                  !seen.bad_order,
+                  "http '%s' (%s): lines '%s'", cases[i].desc, how, seen.text);
+            CHECK(seen.heads == (status && rc != PODMAN_RESP_ERROR ? 1 : seen.heads) &&
+                  seen.heads <= 1, "http '%s' (%s): headers-done callbacks %d", cases[i].desc,
+                  how, seen.heads);
+        }
+    }
+    /* feeding after DONE or ERROR changes nothing */
+    {
+        struct hr_seen seen = { 0 };
+        struct podman_resp *r = podman_resp_new(false, hr_line, &seen);
+        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        size_t blen = 0;
+
+        CHECK(r && podman_resp_feed(r, ok, strlen(ok)) == PODMAN_RESP_DONE, "done");
+        CHECK(r && podman_resp_feed(r, "junk", 4) == PODMAN_RESP_DONE, "done stays done");
+        CHECK(r && podman_resp_feed(r, NULL, 0) == PODMAN_RESP_DONE, "EOF after done");
+        CHECK(r && podman_resp_headers_done(r), "headers done");
+        CHECK(r && !strncmp(podman_resp_body(r, &blen), "{}", 2) && blen == 2, "body kept");
+        podman_resp_free(r);
+        podman_resp_free(NULL);
+    }
+    free(many_ok);
+    free(many_bad);
+    free(long_ok);
+    free(long_bad);
+    free(line_bad);
+    free(line_bad_nl);
+    free(line_ok);
+}
+
 /* ---- part 2: a fake libpod API --------------------------------------------- */
 
 struct fake {
@@ -427,6 +689,10 @@ struct fake {
     bool app_running;
     struct evhttp_request *events;  /* open events stream */
     int healthchecks;
+    int requests;
+    int bad_requests;            /* not HTTP/1.1, or no Host / Connection: close */
+    int events_chunked;          /* events streams answered chunked */
+    int lists_chunked;           /* full pod lists answered chunked */
 };
 
 static const char *fake_pod_entry(const struct fake *f, int which, char *buf, size_t len)
@@ -465,8 +731,16 @@ static void fake_cb(struct evhttp_request *req, void *arg)
     struct fake *f = arg;
     const char *uri = evhttp_request_get_uri(req);
     char b1[1024], b2[1024], body[4096];
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *conn = evhttp_find_header(in, "Connection");
 
+    f->requests++;
+    if (req->major != 1 || req->minor != 1 || !evhttp_find_header(in, "Host") || !conn ||
+        evutil_ascii_strcasecmp(conn, "close"))
+        f->bad_requests++;
     if (!strncmp(uri, "/v4.0.0/libpod/events", 21)) {
+        const char *te;
+
         if (f->events) {
             fake_reply(req, 409, "{}");
             return;
@@ -474,12 +748,35 @@ static void fake_cb(struct evhttp_request *req, void *arg)
         f->events = req;
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), fake_events_closed, f);
         evhttp_send_reply_start(req, 200, "OK");
+        te = evhttp_find_header(evhttp_request_get_output_headers(req), "Transfer-Encoding");
+        if (te && !strcmp(te, "chunked"))
+            f->events_chunked++;
         return;
     }
     if (!strcmp(uri, "/v4.0.0/libpod/pods/json")) {
+        /* chunked, in three pieces, as podman sends long lists */
+        struct evbuffer *b = evbuffer_new();
+        const char *te;
+        size_t len, third;
+
         snprintf(body, sizeof(body), "[%s%s%s]", fake_pod_entry(f, 1, b1, sizeof(b1)),
                  f->pod2 ? "," : "", f->pod2 ? fake_pod_entry(f, 2, b2, sizeof(b2)) : "");
-        fake_reply(req, 200, body);
+        len = strlen(body);
+        third = len / 3;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                          "application/json");
+        evhttp_send_reply_start(req, 200, "OK");
+        te = evhttp_find_header(evhttp_request_get_output_headers(req), "Transfer-Encoding");
+        if (te && !strcmp(te, "chunked"))
+            f->lists_chunked++;
+        evbuffer_add(b, body, third);
+        evhttp_send_reply_chunk(req, b);
+        evbuffer_add(b, body + third, third);
+        evhttp_send_reply_chunk(req, b);
+        evbuffer_add(b, body + 2 * third, len - 2 * third);
+        evhttp_send_reply_chunk(req, b);
+        evhttp_send_reply_end(req);
+        evbuffer_free(b);
         return;
     }
     if (!strncmp(uri, "/v4.0.0/libpod/pods/json?filters=", 33)) {
@@ -554,16 +851,32 @@ static void fake_stop(struct fake *f)
     unlink(f->path);
 }
 
+/* Sends an event line on the stream as two chunks, cut in the middle of
+ * the JSON; the second chunk also carries an unrelated event (an image
+ * pull, which the source must parse and ignore). */
 static void fake_event(struct fake *f, const char *line)
 {
     struct evbuffer *b;
+    size_t half = strlen(line) / 2;
 
     if (!f->events)
         return;
     b = evbuffer_new();
-    evbuffer_add_printf(b, "%s\n", line);
+    evbuffer_add(b, line, half);
+    evhttp_send_reply_chunk(f->events, b);
+    evbuffer_add_printf(b, "%s\n{\"Type\":\"image\",\"Action\":\"pull\","
+                        "\"Actor\":{\"ID\":\"ee01\"}}\n", line + half);
     evhttp_send_reply_chunk(f->events, b);
     evbuffer_free(b);
+}
+
+/* Ends the events stream cleanly (the terminating chunk). */
+static void fake_events_end(struct fake *f)
+{
+    if (!f->events)
+        return;
+    evhttp_send_reply_end(f->events);
+    f->events = NULL;
 }
 
 /* Runs the loop until cond(ctx) or ms pass. */
@@ -585,6 +898,7 @@ struct wctx {
     struct store *st;
     struct podman_src *ps;
     struct fake *f;
+    uint64_t full0, rec0, err0;  /* stats before a clean end of the stream */
 };
 
 static bool w_synced(void *c)
@@ -615,6 +929,16 @@ static bool w_disconnected(void *c)
 static bool w_web2_gone(void *c)
 {
     return store_pod_get(((struct wctx *)c)->st, "default", "web2") == NULL;
+}
+
+static bool w_relisted(void *c)
+{
+    struct wctx *w = c;
+    struct podman_stats s;
+
+    podman_src_get_stats(w->ps, &s);
+    return s.connected && s.reconnects > w->rec0 && s.full_lists > w->full0 &&
+           w->f->events != NULL;
 }
 
 static bool w_health(void *c)
@@ -656,6 +980,9 @@ static void test_source(void)
     fake_event(&f, "{\"Type\":\"container\",\"Action\":\"died\",\"Actor\":{\"ID\":\"cc01\","
                    "\"Attributes\":{\"podId\":\"\"}}}");
     CHECK(run_until(f.base, w_web1_not_ready, &w, 2000), "died event -> web1 not ready");
+    podman_src_get_stats(w.ps, &s);
+    CHECK(s.events >= 2, "both event lines read from the split chunks (%llu)",
+          (unsigned long long)s.events);
 
     /* podman goes away: pods stay; web2 removed while away; back: converge */
     fake_stop(&f);
@@ -670,6 +997,23 @@ static void test_source(void)
     CHECK(s.connected && s.full_lists >= 2 && s.reconnects >= 1 && s.pods == 1,
           "stats: connected %d full %llu reconnects %llu pods %zu", s.connected,
           (unsigned long long)s.full_lists, (unsigned long long)s.reconnects, s.pods);
+
+    /* the stream ends cleanly (terminating chunk): reconnect, relist */
+    w.full0 = s.full_lists;
+    w.rec0 = s.reconnects;
+    w.err0 = s.errors;
+    fake_events_end(&f);
+    CHECK(run_until(f.base, w_relisted, &w, 3000), "clean end of the stream: reconnected, "
+          "relisted");
+    CHECK(store_pod_get(w.st, "default", "web1") != NULL, "web1 kept across the stream end");
+    podman_src_get_stats(w.ps, &s);
+    CHECK(s.errors == w.err0, "a stream end is not a request error (%llu, was %llu)",
+          (unsigned long long)s.errors, (unsigned long long)w.err0);
+    CHECK(f.events_chunked >= 3, "events streams served chunked (%d)", f.events_chunked);
+    CHECK(f.lists_chunked >= 3, "full pod lists served chunked (%d)", f.lists_chunked);
+    CHECK(f.requests > 8 && f.bad_requests == 0,
+          "requests are HTTP/1.1 with Host and Connection: close (%d of %d not)",
+          f.bad_requests, f.requests);
 
     /* unreachable socket: never synced, no crash, retries */
     {
@@ -703,6 +1047,7 @@ int main(void)
     test_probes();
     test_pod_build();
     test_fingerprint_and_labels();
+    test_http_resp();
     test_source();
     metrics_reset();
     printf("%d passed, %d failed\n", test_passed, test_failed);
