@@ -138,7 +138,14 @@ int main(int argc, char **argv)
     }
 
     int status = 1;
-    d.base = event_base_new();
+    /* Precise timers: the nftables coalescing window is a few ms, and
+     * libevent's default coarse clock rounds it up by as much again. */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg) {
+        event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+        d.base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     d.st = store_new();
     if (!d.base || !d.st) {
         log_err("svcd", "out of memory at start-up");

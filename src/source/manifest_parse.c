@@ -58,7 +58,7 @@ static void mf_where(const struct mf_ctx *c, char *buf, size_t len)
 
 /* Records the first error as "document N: path: message"; returns -1. */
 __attribute__((format(printf, 3, 4)))
-static int mf_fail(struct mf_ctx *c, const char *path, const char *fmt, ...)
+static int mf_fail_(struct mf_ctx *c, const char *path, const char *fmt, ...)
 {
     char where[64], msg[MF_MSG_MAX];
     va_list ap;
@@ -78,6 +78,10 @@ static int mf_fail(struct mf_ctx *c, const char *path, const char *fmt, ...)
     }
     return -1;
 }
+
+/* Visibly -1 to the compiler too, so callers' out-parameters are not
+ * "maybe uninitialized" after an error return at -O3. */
+#define mf_fail(...) __extension__({ mf_fail_(__VA_ARGS__); -1; })
 
 /* Grows a pointer array whose capacity is implied by n (powers of two). */
 static void *mf_grow(void *arr, size_t n, size_t elem)
