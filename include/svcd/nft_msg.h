@@ -1,0 +1,101 @@
+/*
+ * nft_msg: the netlink messages of svcd's nftables layout, built with
+ * libnftnl into an nft_batch. Knows the layout (docs/NFTABLES.md): the
+ * table, its fixed sets/maps, fixed chains and rules, the per-size load
+ * balancing chains lb<4|6|n4|n6>_<N>[_a<timeout>], and element changes.
+ * Owns no state: nftdp decides what to send, this module only encodes it.
+ *
+ * Every function appends one or more messages to the batch and returns 0, or
+ * -1 on ENOMEM (the batch must then be dropped).
+ */
+#ifndef SVCD_NFT_MSG_H
+#define SVCD_NFT_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nft_batch;
+
+/* The fixed sets and maps of the layout (names in nft_msg_set_name()). */
+enum nft_set_id {
+    NFT_SET_BE4 = 0,   /* map   ipv4_addr . inet_proto . inet_service . mark(slot) : ipv4_addr . inet_service */
+    NFT_SET_BE6,
+    NFT_SET_BNP4,      /* map   inet_proto . inet_service . mark(slot) : ipv4_addr . inet_service */
+    NFT_SET_BNP6,
+    NFT_SET_NOEPR4,    /* set   ipv4_addr . inet_proto . inet_service: no endpoint, reject  */
+    NFT_SET_NOEPR6,
+    NFT_SET_NOEPD4,    /* set   ... no local endpoint (policy Local): drop                  */
+    NFT_SET_NOEPD6,
+    NFT_SET_NPNOEPR4,  /* set   inet_proto . inet_service: NodePort without endpoint, reject */
+    NFT_SET_NPNOEPR6,
+    NFT_SET_NPNOEPD4,  /* set   inet_proto . inet_service: NodePort, no local endpoint, drop */
+    NFT_SET_NPNOEPD6,
+    NFT_SET_PORTS4,    /* set   ipv4_addr . inet_proto . inet_service (ClusterIP ports) */
+    NFT_SET_PORTS6,
+    NFT_SET_CIPS4,     /* set   ipv4_addr (ClusterIPs)                                 */
+    NFT_SET_CIPS6,
+    NFT_SET_HAIRPIN4,  /* set   ipv4_addr . ipv4_addr (endpoint . same endpoint)       */
+    NFT_SET_HAIRPIN6,
+    NFT_SET__COUNT
+};
+
+const char *nft_msg_set_name(enum nft_set_id id);
+/* Key and data lengths (bytes, register-padded) of a set. */
+size_t nft_msg_set_klen(enum nft_set_id id);
+size_t nft_msg_set_dlen(enum nft_set_id id);
+
+/* Kinds of load-balancing chain. */
+enum nft_lb_kind { NFT_LB_VIP4 = 0, NFT_LB_VIP6, NFT_LB_NP4, NFT_LB_NP6 };
+
+/* A load-balancing chain: one per (kind, endpoint count N, affinity
+ * timeout); timeout 0 = no affinity. With affinity, the chain first tries
+ * the per-slot dynamic sets aff<kind>_<k> (k < N: "this client was sent to
+ * slot k within the timeout") and otherwise picks a slot with numgen; the
+ * slot chains lb<kind>s<k>_a<T> record the client and DNAT to slot k. */
+struct nft_lbchain {
+    enum nft_lb_kind kind;
+    uint32_t n;
+    uint32_t timeout;
+};
+/* Writes the chain name ("lb4_3", "lbn6_2_a10800") into buf (>= 32 bytes). */
+const char *nft_msg_lbchain_name(const struct nft_lbchain *c, char *buf, size_t len);
+
+/* One element: key (and data for maps). */
+struct nft_elem {
+    uint8_t key[32];       /* longest key: ipv6 hairpin, 32 bytes */
+    uint8_t data[20];
+};
+
+/* add table inet T; delete table inet T  (the first half of "replace all") */
+int nft_msg_table_reset(struct nft_batch *b, const char *table);
+/* delete table inet T */
+int nft_msg_table_delete(struct nft_batch *b, const char *table);
+/* add table inet T, every fixed set, the reject chain, base chains and
+ * their rules. */
+int nft_msg_skeleton(struct nft_batch *b, const char *table);
+/* Affinity objects, shared by all lb chains of a kind: the dynamic set
+ * aff4_<k> (add set inet T aff4_3 { type ipv4_addr . ipv4_addr . inet_proto
+ * . inet_service; flags dynamic,timeout; size 65536; }) and the slot chain
+ * lb4s3_a<T>. Create the set before any slot chain, slot chains before the
+ * lb chains that jump to them. */
+int nft_msg_affset_add(struct nft_batch *b, const char *table, enum nft_lb_kind kind, uint32_t k);
+int nft_msg_slotchain_add(struct nft_batch *b, const char *table, enum nft_lb_kind kind,
+                          uint32_t k, uint32_t timeout);
+/* add chain inet T <lbchain> + its rule(s), its frontend set fe_<lbchain>
+ * (the frontends with this many endpoints: ipv4_addr . inet_proto .
+ * inet_service, or inet_proto . inet_service for NodePorts) and the rule
+ * in chain services that sends those frontends to it:
+ *   ip daddr . meta l4proto . th dport @fe_lb4_3 goto lb4_3 */
+int nft_msg_lbchain_add(struct nft_batch *b, const char *table, const struct nft_lbchain *c);
+/* add/delete element inet T fe_<lbchain> { frontend keys } */
+int nft_msg_fe_elems(struct nft_batch *b, const char *table, const struct nft_lbchain *c, bool add,
+                     const struct nft_elem *elems, size_t n, const char *what);
+/* delete chain inet T <lbchain> */
+int nft_msg_lbchain_del(struct nft_batch *b, const char *table, const struct nft_lbchain *c);
+/* add/delete element inet T <set> { ... } for n elements (chunked);
+ * `what` names the owner for error messages. */
+int nft_msg_elems(struct nft_batch *b, const char *table, enum nft_set_id set, bool add,
+                  const struct nft_elem *elems, size_t n, const char *what);
+
+#endif

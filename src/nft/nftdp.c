@@ -1,0 +1,1491 @@
+/*
+ * nftdp: the Service VIP data plane (see nft.h and docs/NFTABLES.md).
+ *
+ * Data flow: store commit -> pending Service keys -> (timer) sync:
+ *   1. plan: for each pending Service, compute its frontends (ClusterIP,
+ *      external and LB addresses, NodePorts; per family, protocol, port)
+ *      with their backends in slot order, keeping every surviving backend
+ *      in the slot it had (slots stay dense: a freed slot takes a new
+ *      backend or the last one);
+ *   2. diff: turn (programmed, planned) into element deletions and
+ *      additions per set, plus lb chains / hairpin / ClusterIP set entries
+ *      that appear or disappear (reference counted);
+ *   3. send everything as ONE batch (nft_batch); only when the kernel
+ *      commits it does the planned state replace the programmed one.
+ * The programmed state therefore always equals what the kernel has.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <libmnl/libmnl.h>
+
+#include "svcd/config.h"
+#include "svcd/hmap.h"
+#include "svcd/log.h"
+#include "svcd/metrics.h"
+#include "svcd/nft.h"
+#include "svcd/nft_batch.h"
+#include "svcd/nft_conntrack.h"
+#include "svcd/nft_msg.h"
+#include "svcd/store.h"
+
+#define MOD "nft"
+
+/* ---- state ------------------------------------------------------------------ */
+
+struct be {
+    uint8_t addr[16];
+    uint16_t port;          /* host order */
+};
+
+enum { FE_ADDR = 0, FE_NODEPORT = 1 };
+
+/* Binary key of a frontend; zero-filled so it can be hashed as bytes. */
+struct fe_key {
+    uint8_t fam;            /* 4 or 6 */
+    uint8_t kind;           /* FE_ADDR / FE_NODEPORT */
+    uint8_t proto;          /* IPPROTO_* */
+    uint8_t pad;
+    uint16_t port;          /* host order */
+    uint16_t pad2;
+    uint8_t addr[16];       /* FE_ADDR only */
+};
+
+struct fe {
+    struct fe_key k;
+    struct be *be;          /* slot order */
+    uint32_t n;
+    uint32_t timeout;       /* ClientIP affinity seconds, 0 = none */
+    bool empty_drop;        /* when n == 0: drop (policy Local) instead of reject */
+    bool cluster;           /* a ClusterIP frontend (ports set) */
+};
+
+struct svcst {
+    char *key;              /* "ns/name" */
+    struct fe *fes;
+    size_t n;
+    struct svcd_ip cips[2]; /* ClusterIPs (cips sets) */
+    size_t n_cips;
+};
+
+/* A pending element change. */
+struct rec {
+    struct nft_elem e;
+    uint32_t owner;         /* index into the sync's staged array */
+};
+
+struct recvec {
+    struct rec *v;
+    size_t n, cap;
+};
+
+struct staged {
+    char *key;
+    struct svcst *old;      /* programmed (NULL when new) */
+    struct svcst *nw;       /* planned (NULL when gone) */
+};
+
+/* A UDP backend that left a frontend (for conntrack cleanup). */
+struct gone_udp {
+    uint8_t fam;
+    uint8_t addr[16];
+    uint16_t port;
+};
+
+struct nftdp {
+    struct event_base *base;
+    struct store *st;
+    struct svcd_config cfg;
+    struct mnl_socket *nl;
+    struct event *timer;
+    /* programmed */
+    struct hmap *svcs;      /* "ns/name" -> struct svcst */
+    struct hmap *owner;     /* fe_key -> struct svcst */
+    struct hmap *rc_chain;  /* struct nft_lbchain -> count */
+    struct hmap *rc_hairpin;/* fam+addr -> count */
+    struct hmap *rc_cips;   /* fam+addr -> count */
+    struct hmap *aff_objs;  /* affinity sets / slot chains created ("s4:3", "c4:3:60") */
+    size_t n_backends, n_frontends;
+    /* sync control */
+    struct hmap *pending;   /* "ns/name" -> (void *)1 */
+    struct nftdp **slot;    /* our store subscription's context */
+    bool need_full;
+    bool initial_done;
+    bool saw_commit;
+    int fail_row;
+    uint64_t generation;
+    char last_error[512];
+    bool has_error;
+    struct nftdp_stats stats;
+    /* metrics */
+    struct metric *m_syncs, *m_fail, *m_dur, *m_svcs, *m_eps, *m_ct;
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static double nftdp_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void svcst_free(struct svcst *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->fes[i].be);
+    free(s->fes);
+    free(s->key);
+    free(s);
+}
+
+static int recvec_push(struct recvec *rv, const struct nft_elem *e, uint32_t owner)
+{
+    if (rv->n == rv->cap) {
+        size_t nc = rv->cap ? rv->cap * 2 : 64;
+        struct rec *nv = realloc(rv->v, nc * sizeof(*nv));
+        if (!nv)
+            return -1;
+        rv->v = nv;
+        rv->cap = nc;
+    }
+    rv->v[rv->n].e = *e;
+    rv->v[rv->n].owner = owner;
+    rv->n++;
+    return 0;
+}
+
+static uintptr_t rc_get(const struct hmap *m, const void *k, size_t kl)
+{
+    return (uintptr_t)hmap_get_bin(m, k, kl);
+}
+
+/* Adds delta to a counter map entry (entries at 0 are removed). */
+static int rc_add(struct hmap *m, const void *k, size_t kl, intptr_t delta)
+{
+    intptr_t v = (intptr_t)(uintptr_t)hmap_get_bin(m, k, kl) + delta;
+    if (v == 0) {
+        hmap_del_bin(m, k, kl);
+        return 0;
+    }
+    return hmap_set_bin(m, k, kl, (void *)(uintptr_t)v);
+}
+
+static size_t ipbytes(uint8_t fam)
+{
+    return fam == 6 ? 16 : 4;
+}
+
+/* Key/data encoding: one 4-byte register per component, IPv6 takes 16
+ * bytes; protocol as one byte, ports big-endian, slot host-endian (numgen). */
+static size_t enc_ip(uint8_t *p, uint8_t fam, const uint8_t *addr)
+{
+    memcpy(p, addr, ipbytes(fam));
+    return ipbytes(fam);
+}
+static size_t enc_proto(uint8_t *p, uint8_t proto)
+{
+    memset(p, 0, 4);
+    p[0] = proto;
+    return 4;
+}
+static size_t enc_port(uint8_t *p, uint16_t port)
+{
+    memset(p, 0, 4);
+    uint16_t n = htons(port);
+    memcpy(p, &n, 2);
+    return 4;
+}
+static size_t enc_u32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+    return 4;
+}
+
+static void fe_lbchain(const struct fe *f, struct nft_lbchain *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (f->k.kind == FE_ADDR)
+        c->kind = f->k.fam == 6 ? NFT_LB_VIP6 : NFT_LB_VIP4;
+    else
+        c->kind = f->k.fam == 6 ? NFT_LB_NP6 : NFT_LB_NP4;
+    c->n = f->n;
+    c->timeout = f->timeout;
+}
+
+/* ---- element generation ------------------------------------------------------ */
+
+/* Element lists per set for one frontend (adds or deletes). */
+struct elemsink {
+    struct recvec *per_set;  /* [NFT_SET__COUNT] */
+    uint32_t owner;
+    struct hmap *per_chain;  /* struct nft_lbchain -> struct recvec * (fe_<chain> sets) */
+};
+
+
+static int sink(struct elemsink *s, enum nft_set_id set, const struct nft_elem *e)
+{
+    return recvec_push(&s->per_set[set], e, s->owner);
+}
+
+/* An element of the frontend set of lb chain c. */
+static int sink_fe(struct elemsink *s, const struct nft_lbchain *c, const struct nft_elem *e)
+{
+    struct recvec *rv = hmap_get_bin(s->per_chain, c, sizeof(*c));
+    if (!rv) {
+        if (!(rv = calloc(1, sizeof(*rv))))
+            return -1;
+        if (hmap_set_bin(s->per_chain, c, sizeof(*c), rv) < 0) {
+            free(rv);
+            return -1;
+        }
+    }
+    return recvec_push(rv, e, s->owner);
+}
+
+/* The frontend's "head" element: vmap to its lb chain, or its no-endpoint
+ * verdict. */
+static int fe_head(const struct fe *f, struct elemsink *s)
+{
+    struct nft_elem e;
+    memset(&e, 0, sizeof(e));
+    size_t o = 0;
+    bool v6 = f->k.fam == 6;
+    bool addr = f->k.kind == FE_ADDR;
+    if (addr)
+        o += enc_ip(e.key + o, f->k.fam, f->k.addr);
+    o += enc_proto(e.key + o, f->k.proto);
+    o += enc_port(e.key + o, f->k.port);
+    enum nft_set_id set;
+    if (f->n > 0) {
+        struct nft_lbchain c;
+        fe_lbchain(f, &c);
+        return sink_fe(s, &c, &e);
+    } else if (f->empty_drop) {
+        set = addr ? (v6 ? NFT_SET_NOEPD6 : NFT_SET_NOEPD4)
+                   : (v6 ? NFT_SET_NPNOEPD6 : NFT_SET_NPNOEPD4);
+    } else {
+        set = addr ? (v6 ? NFT_SET_NOEPR6 : NFT_SET_NOEPR4)
+                   : (v6 ? NFT_SET_NPNOEPR6 : NFT_SET_NPNOEPR4);
+    }
+    return sink(s, set, &e);
+}
+
+static int fe_ports(const struct fe *f, struct elemsink *s)
+{
+    struct nft_elem e;
+    memset(&e, 0, sizeof(e));
+    size_t o = enc_ip(e.key, f->k.fam, f->k.addr);
+    o += enc_proto(e.key + o, f->k.proto);
+    enc_port(e.key + o, f->k.port);
+    return sink(s, f->k.fam == 6 ? NFT_SET_PORTS6 : NFT_SET_PORTS4, &e);
+}
+
+static int fe_slot(const struct fe *f, uint32_t slot, const struct be *b, struct elemsink *s)
+{
+    struct nft_elem e;
+    memset(&e, 0, sizeof(e));
+    size_t o = 0;
+    bool v6 = f->k.fam == 6;
+    if (f->k.kind == FE_ADDR)
+        o += enc_ip(e.key + o, f->k.fam, f->k.addr);
+    o += enc_proto(e.key + o, f->k.proto);
+    o += enc_port(e.key + o, f->k.port);
+    enc_u32(e.key + o, slot);
+    o = enc_ip(e.data, f->k.fam, b->addr);
+    enc_port(e.data + o, b->port);
+    enum nft_set_id set = f->k.kind == FE_ADDR ? (v6 ? NFT_SET_BE6 : NFT_SET_BE4)
+                                               : (v6 ? NFT_SET_BNP6 : NFT_SET_BNP4);
+    return sink(s, set, &e);
+}
+
+/* Every element of a frontend. */
+static int fe_all(const struct fe *f, struct elemsink *s)
+{
+    if (fe_head(f, s) < 0)
+        return -1;
+    if (f->cluster && fe_ports(f, s) < 0)
+        return -1;
+    for (uint32_t i = 0; i < f->n; i++) {
+        if (fe_slot(f, i, &f->be[i], s) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static bool be_eq(const struct be *a, const struct be *b)
+{
+    return a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+static bool be_in(const struct be *b, const struct be *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (be_eq(b, &v[i]))
+            return true;
+    return false;
+}
+
+/* The difference between two versions of the same frontend. */
+static int fe_diff(const struct fe *o, const struct fe *n, struct elemsink *del,
+                   struct elemsink *add)
+{
+    bool head_same = o->n == n->n && (o->n == 0 ? o->empty_drop == n->empty_drop
+                                                : o->timeout == n->timeout);
+    if ((o->n == 0) != (n->n == 0))
+        head_same = false;
+    if (!head_same) {
+        if (fe_head(o, del) < 0 || fe_head(n, add) < 0)
+            return -1;
+    }
+    if (o->cluster != n->cluster) {
+        if (o->cluster && fe_ports(o, del) < 0)
+            return -1;
+        if (n->cluster && fe_ports(n, add) < 0)
+            return -1;
+    }
+    uint32_t common = o->n < n->n ? o->n : n->n;
+    for (uint32_t i = 0; i < common; i++) {
+        if (!be_eq(&o->be[i], &n->be[i])) {
+            if (fe_slot(o, i, &o->be[i], del) < 0 || fe_slot(n, i, &n->be[i], add) < 0)
+                return -1;
+        }
+    }
+    for (uint32_t i = common; i < o->n; i++)
+        if (fe_slot(o, i, &o->be[i], del) < 0)
+            return -1;
+    for (uint32_t i = common; i < n->n; i++)
+        if (fe_slot(n, i, &n->be[i], add) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- planning: Service -> frontends ---------------------------------------- */
+
+static const struct fe *svcst_find(const struct svcst *s, const struct fe_key *k)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (memcmp(&s->fes[i].k, k, sizeof(*k)) == 0)
+            return &s->fes[i];
+    return NULL;
+}
+
+/* Places want[] into slots, keeping survivors of old in place. out has
+ * room for nw entries. */
+static void slots_assign(const struct fe *old, const struct be *want, uint32_t nw, struct be *out)
+{
+    if (!old || old->n == 0) {
+        memcpy(out, want, nw * sizeof(*want));
+        return;
+    }
+    uint32_t on = old->n;
+    struct be *tmp = calloc(on > nw ? on : nw, sizeof(*tmp));
+    bool *used = calloc(on > nw ? on : nw, sizeof(*used));
+    bool *placed = calloc(nw ? nw : 1, sizeof(*placed));
+    if (!tmp || !used || !placed) {
+        memcpy(out, want, nw * sizeof(*want));
+        goto out;
+    }
+    /* survivors stay in their slot */
+    for (uint32_t i = 0; i < on; i++) {
+        for (uint32_t j = 0; j < nw; j++) {
+            if (!placed[j] && be_eq(&old->be[i], &want[j])) {
+                tmp[i] = want[j];
+                used[i] = true;
+                placed[j] = true;
+                break;
+            }
+        }
+    }
+    /* newcomers fill holes, then go at the end */
+    uint32_t len = on;
+    uint32_t hole = 0;
+    for (uint32_t j = 0; j < nw; j++) {
+        if (placed[j])
+            continue;
+        while (hole < on && used[hole])
+            hole++;
+        if (hole < on) {
+            tmp[hole] = want[j];
+            used[hole] = true;
+        } else {
+            tmp[len] = want[j];
+            used[len] = true;
+            len++;
+        }
+    }
+    /* remaining holes: move the last slots in */
+    uint32_t w = 0;
+    uint32_t last = len;
+    for (w = 0; w < last; w++) {
+        if (used[w])
+            continue;
+        while (last > w + 1 && !used[last - 1])
+            last--;
+        if (last <= w + 1)
+            break;
+        tmp[w] = tmp[last - 1];
+        used[w] = true;
+        used[last - 1] = false;
+        last--;
+    }
+    memcpy(out, tmp, nw * sizeof(*out));
+out:
+    free(tmp);
+    free(used);
+    free(placed);
+}
+
+static bool ep_usable(const struct svcd_endpoint *ep, size_t port_idx, int af)
+{
+    if (ep->target_ports[port_idx] == 0)
+        return false;
+    for (size_t i = 0; i < ep->n_ips; i++)
+        if (ep->ips[i].family == af)
+            return true;
+    return false;
+}
+
+static const struct svcd_ip *ep_ip(const struct svcd_endpoint *ep, int af)
+{
+    for (size_t i = 0; i < ep->n_ips; i++)
+        if (ep->ips[i].family == af)
+            return &ep->ips[i];
+    return NULL;
+}
+
+/* Picks the backends of one (port, family, policy): ready endpoints, or
+ * when none is ready the serving+terminating ones (as kube-proxy). With
+ * policy Local, only endpoints on this node. Returns the count; *any set
+ * when some endpoint exists regardless of locality. */
+static uint32_t pick_backends(const struct nftdp *dp, const struct svcd_endpoint *eps, size_t neps,
+                              size_t port_idx, int af, bool local, struct be *out, bool *any)
+{
+    uint32_t n = 0;
+    *any = false;
+    for (int pass = 0; pass < 2 && n == 0; pass++) {
+        for (size_t i = 0; i < neps; i++) {
+            const struct svcd_endpoint *ep = &eps[i];
+            if (!ep_usable(ep, port_idx, af))
+                continue;
+            bool ok = pass == 0 ? (ep->ready && !ep->terminating)
+                                : (ep->serving && ep->terminating);
+            if (!ok)
+                continue;
+            *any = true;
+            if (local && (!ep->node_name || strcmp(ep->node_name, dp->cfg.node_name) != 0))
+                continue;
+            const struct svcd_ip *ip = ep_ip(ep, af);
+            memset(&out[n], 0, sizeof(out[n]));
+            memcpy(out[n].addr, ip->u.bytes, af == AF_INET6 ? 16 : 4);
+            out[n].port = ep->target_ports[port_idx];
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Adds one frontend to s (takes a copy of the backends in slot order). */
+static int plan_add_fe(struct svcst *s, size_t *cap, const struct fe_key *k, const struct be *want,
+                       uint32_t nw, const struct svcst *old, uint32_t timeout, bool empty_drop,
+                       bool cluster)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (memcmp(&s->fes[i].k, k, sizeof(*k)) == 0)
+            return 0;  /* duplicate (e.g. externalIP == ClusterIP): first wins */
+    if (s->n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        struct fe *nf = realloc(s->fes, nc * sizeof(*nf));
+        if (!nf)
+            return -1;
+        s->fes = nf;
+        *cap = nc;
+    }
+    struct fe *f = &s->fes[s->n];
+    memset(f, 0, sizeof(*f));
+    f->k = *k;
+    f->n = nw;
+    f->timeout = nw ? timeout : 0;
+    f->empty_drop = empty_drop;
+    f->cluster = cluster;
+    if (nw) {
+        f->be = malloc(nw * sizeof(*f->be));
+        if (!f->be)
+            return -1;
+        slots_assign(svcst_find(old, k), want, nw, f->be);
+    }
+    s->n++;
+    return 0;
+}
+
+/* The planned state of one Service, or NULL when it has no frontends
+ * (deleted, headless, ExternalName). *err set on ENOMEM. */
+static struct svcst *plan_service(const struct nftdp *dp, const char *key, const struct svcst *old,
+                                  int *err)
+{
+    *err = 0;
+    char ns[256];
+    const char *slash = strchr(key, '/');
+    if (!slash || (size_t)(slash - key) >= sizeof(ns))
+        return NULL;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    const char *name = slash + 1;
+    const struct svcd_service *svc = store_service_get(dp->st, ns, name);
+    if (!svc || svc->type == SVCD_SVC_EXTERNAL_NAME || svc->headless || svc->n_cluster_ips == 0)
+        return NULL;
+    size_t neps = 0;
+    const struct svcd_endpoint *eps = store_endpoints_get(dp->st, ns, name, &neps);
+    struct svcst *s = calloc(1, sizeof(*s));
+    struct be *want = calloc(neps ? neps : 1, sizeof(*want));
+    size_t cap = 0;
+    if (!s || !want || !(s->key = strdup(key)))
+        goto fail;
+    for (size_t i = 0; i < svc->n_cluster_ips && i < 2; i++)
+        s->cips[s->n_cips++] = svc->cluster_ips[i];
+    uint32_t timeout = svc->affinity_client_ip ? (svc->affinity_timeout ? svc->affinity_timeout
+                                                                        : 10800) : 0;
+    bool ext_type = svc->type == SVCD_SVC_NODE_PORT || svc->type == SVCD_SVC_LOAD_BALANCER;
+    for (size_t pi = 0; pi < svc->n_ports; pi++) {
+        const struct svcd_service_port *sp = &svc->ports[pi];
+        uint8_t proto = (uint8_t)svcd_proto_ipproto(sp->protocol);
+        for (int fam = 4; fam <= 6; fam += 2) {
+            int af = fam == 6 ? AF_INET6 : AF_INET;
+            bool has_family = false;
+            for (size_t c = 0; c < svc->n_cluster_ips; c++)
+                if (svc->cluster_ips[c].family == af)
+                    has_family = true;
+            if (!has_family)
+                continue;
+            bool any;
+            struct fe_key k;
+            /* ClusterIPs: internalTrafficPolicy */
+            bool ilocal = svc->internal_policy == SVCD_POLICY_LOCAL;
+            uint32_t nw = pick_backends(dp, eps, neps, pi, af, ilocal, want, &any);
+            for (size_t c = 0; c < svc->n_cluster_ips; c++) {
+                if (svc->cluster_ips[c].family != af)
+                    continue;
+                memset(&k, 0, sizeof(k));
+                k.fam = (uint8_t)fam;
+                k.kind = FE_ADDR;
+                k.proto = proto;
+                k.port = sp->port;
+                memcpy(k.addr, svc->cluster_ips[c].u.bytes, ipbytes(k.fam));
+                if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, ilocal && any, true) < 0)
+                    goto fail;
+            }
+            /* external addresses and NodePorts: externalTrafficPolicy */
+            bool elocal = svc->external_policy == SVCD_POLICY_LOCAL;
+            nw = pick_backends(dp, eps, neps, pi, af, elocal, want, &any);
+            for (int list = 0; list < 2; list++) {
+                const struct svcd_ip *ips = list ? svc->lb_ingress_ips : svc->external_ips;
+                size_t nips = list ? svc->n_lb_ingress_ips : svc->n_external_ips;
+                if (list && svc->type != SVCD_SVC_LOAD_BALANCER)
+                    nips = 0;
+                for (size_t e = 0; e < nips; e++) {
+                    if (ips[e].family != af)
+                        continue;
+                    memset(&k, 0, sizeof(k));
+                    k.fam = (uint8_t)fam;
+                    k.kind = FE_ADDR;
+                    k.proto = proto;
+                    k.port = sp->port;
+                    memcpy(k.addr, ips[e].u.bytes, ipbytes(k.fam));
+                    if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, elocal && any, false) < 0)
+                        goto fail;
+                }
+            }
+            if (ext_type && sp->node_port) {
+                memset(&k, 0, sizeof(k));
+                k.fam = (uint8_t)fam;
+                k.kind = FE_NODEPORT;
+                k.proto = proto;
+                k.port = sp->node_port;
+                if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, elocal && any, false) < 0)
+                    goto fail;
+            }
+        }
+    }
+    free(want);
+    if (s->n == 0 && s->n_cips == 0) {
+        svcst_free(s);
+        return NULL;
+    }
+    return s;
+fail:
+    free(want);
+    svcst_free(s);
+    *err = -1;
+    return NULL;
+}
+
+/* ---- sync -------------------------------------------------------------------- */
+
+struct sync_ctx {
+    struct nftdp *dp;
+    bool full;
+    struct staged *stg;
+    size_t n_stg, cap_stg;
+    struct hmap *staged_owner;         /* fe_key -> staged index + 1 */
+    struct recvec dels[NFT_SET__COUNT], adds[NFT_SET__COUNT];
+    struct hmap *fe_dels, *fe_adds;    /* lb chain -> recvec of fe_<chain> elements */
+    struct hmap *d_chain, *d_hairpin, *d_cips;  /* deltas */
+    struct gone_udp *gone;
+    size_t n_gone, cap_gone;
+    size_t conflicts;
+    struct hmap *new_objs;             /* affinity objects created by this batch */
+};
+
+static int stage_key(void *ctx, const char *key, void *val)
+{
+    (void)val;
+    struct sync_ctx *sc = ctx;
+    if (sc->n_stg == sc->cap_stg) {
+        size_t nc = sc->cap_stg ? sc->cap_stg * 2 : 64;
+        struct staged *ns = realloc(sc->stg, nc * sizeof(*ns));
+        if (!ns)
+            return -1;
+        sc->stg = ns;
+        sc->cap_stg = nc;
+    }
+    struct staged *s = &sc->stg[sc->n_stg];
+    memset(s, 0, sizeof(*s));
+    if (!(s->key = strdup(key)))
+        return -1;
+    sc->n_stg++;
+    return 0;
+}
+
+static int stage_service(void *ctx, const struct svcd_service *svc)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s", svc->meta.ns, svc->meta.name);
+    struct sync_ctx *sc = ctx;
+    if (hmap_get(sc->dp->pending, key) || hmap_get(sc->dp->svcs, key))
+        return 0;  /* staged from those maps already */
+    return stage_key(ctx, key, NULL);
+}
+
+static int stage_programmed(void *ctx, const char *key, void *val)
+{
+    struct sync_ctx *sc = ctx;
+    if (hmap_get(sc->dp->pending, key))
+        return 0;
+    return stage_key(ctx, key, val);
+}
+
+/* Reference-count deltas of everything a Service state uses. */
+static int svcst_refs(struct sync_ctx *sc, const struct svcst *s, intptr_t d)
+{
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct fe *f = &s->fes[i];
+        if (f->n) {
+            struct nft_lbchain c;
+            fe_lbchain(f, &c);
+            if (rc_add(sc->d_chain, &c, sizeof(c), d) < 0)
+                return -1;
+        }
+        for (uint32_t j = 0; j < f->n; j++) {
+            uint8_t hk[17];
+            hk[0] = f->k.fam;
+            memcpy(hk + 1, f->be[j].addr, 16);
+            if (rc_add(sc->d_hairpin, hk, sizeof(hk), d) < 0)
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < s->n_cips; i++) {
+        uint8_t ck[17] = { 0 };
+        ck[0] = s->cips[i].family == AF_INET6 ? 6 : 4;
+        memcpy(ck + 1, s->cips[i].u.bytes, ipbytes(ck[0]));
+        if (rc_add(sc->d_cips, ck, sizeof(ck), d) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Drops planned frontends that another Service already owns. */
+static void resolve_conflicts(struct sync_ctx *sc, size_t idx)
+{
+    struct staged *st = &sc->stg[idx];
+    struct svcst *s = st->nw;
+    if (!s)
+        return;
+    size_t w = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        struct fe *f = &s->fes[i];
+        bool taken = false;
+        uintptr_t so = (uintptr_t)hmap_get_bin(sc->staged_owner, &f->k, sizeof(f->k));
+        if (so && so - 1 != idx)
+            taken = true;
+        if (!taken && !sc->full) {
+            const struct svcst *po = hmap_get_bin(sc->dp->owner, &f->k, sizeof(f->k));
+            /* owned by a programmed Service that is not re-planned now */
+            if (po && strcmp(po->key, s->key) != 0 && !hmap_get(sc->dp->pending, po->key))
+                taken = true;
+        }
+        if (taken) {
+            char ab[INET6_ADDRSTRLEN] = "*";
+            if (f->k.kind == FE_ADDR)
+                inet_ntop(f->k.fam == 6 ? AF_INET6 : AF_INET, f->k.addr, ab, sizeof(ab));
+            log_warn(MOD, "service %s: %s port %u/%u already used by another Service; skipped",
+                     s->key, ab, f->k.port, f->k.proto);
+            sc->conflicts++;
+            free(f->be);
+            continue;
+        }
+        hmap_set_bin(sc->staged_owner, &f->k, sizeof(f->k), (void *)(uintptr_t)(idx + 1));
+        s->fes[w++] = *f;
+    }
+    s->n = w;
+}
+
+static int note_gone_udp(struct sync_ctx *sc, const struct fe *o, const struct fe *n)
+{
+    if (o->k.proto != IPPROTO_UDP)
+        return 0;
+    for (uint32_t i = 0; i < o->n; i++) {
+        if (n && be_in(&o->be[i], n->be, n->n))
+            continue;
+        if (sc->n_gone == sc->cap_gone) {
+            size_t nc = sc->cap_gone ? sc->cap_gone * 2 : 16;
+            struct gone_udp *ng = realloc(sc->gone, nc * sizeof(*ng));
+            if (!ng)
+                return -1;
+            sc->gone = ng;
+            sc->cap_gone = nc;
+        }
+        struct gone_udp *g = &sc->gone[sc->n_gone++];
+        g->fam = o->k.fam;
+        memcpy(g->addr, o->be[i].addr, 16);
+        g->port = o->be[i].port;
+    }
+    return 0;
+}
+
+/* Element changes of one staged Service. */
+static int diff_service(struct sync_ctx *sc, uint32_t idx)
+{
+    const struct staged *st = &sc->stg[idx];
+    const struct svcst *o = sc->full ? NULL : st->old, *n = st->nw;
+    struct elemsink del = { sc->dels, idx, sc->fe_dels }, add = { sc->adds, idx, sc->fe_adds };
+    if (o) {
+        for (size_t i = 0; i < o->n; i++) {
+            const struct fe *nf = svcst_find(n, &o->fes[i].k);
+            if (note_gone_udp(sc, &o->fes[i], nf) < 0)
+                return -1;
+            if (nf) {
+                if (fe_diff(&o->fes[i], nf, &del, &add) < 0)
+                    return -1;
+            } else if (fe_all(&o->fes[i], &del) < 0) {
+                return -1;
+            }
+        }
+    } else if (st->old) {
+        /* full sync: nothing to delete, but UDP backends may have gone */
+        for (size_t i = 0; i < st->old->n; i++)
+            if (note_gone_udp(sc, &st->old->fes[i], svcst_find(n, &st->old->fes[i].k)) < 0)
+                return -1;
+    }
+    if (n) {
+        for (size_t i = 0; i < n->n; i++) {
+            if (svcst_find(o, &n->fes[i].k))
+                continue;
+            if (fe_all(&n->fes[i], &add) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Makes sure the affinity sets aff<kind>_<k> and slot chains exist for
+ * every slot of an affinity lb chain (they are shared and kept). */
+static int ensure_aff_objs(struct sync_ctx *sc, struct nft_batch *b, const struct nft_lbchain *c)
+{
+    const char *table = sc->dp->cfg.nft_table;
+    for (uint32_t k = 0; k < c->n; k++) {
+        char key[64];
+        snprintf(key, sizeof(key), "s%d:%u", (int)c->kind, k);
+        if (!hmap_get(sc->new_objs, key) && (sc->full || !hmap_get(sc->dp->aff_objs, key))) {
+            if (nft_msg_affset_add(b, table, c->kind, k) < 0 ||
+                hmap_set(sc->new_objs, key, (void *)1) < 0)
+                return -1;
+        }
+    }
+    for (uint32_t k = 0; k < c->n; k++) {
+        char key[64];
+        snprintf(key, sizeof(key), "c%d:%u:%u", (int)c->kind, k, c->timeout);
+        if (!hmap_get(sc->new_objs, key) && (sc->full || !hmap_get(sc->dp->aff_objs, key))) {
+            if (nft_msg_slotchain_add(b, table, c->kind, k, c->timeout) < 0 ||
+                hmap_set(sc->new_objs, key, (void *)1) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int merge_obj_cb(void *ctx, const char *key, void *val)
+{
+    return hmap_set(ctx, key, val);
+}
+
+struct chain_emit {
+    struct sync_ctx *sc;
+    struct nft_batch *b;
+    bool adding;
+    int rc;
+};
+
+/* Creates a load-balancing chain (and its affinity objects) unless it
+ * exists. Chains are kept once created, until the next full replace: a
+ * new rule that looks up a map makes the kernel walk every element of that
+ * map (binding check), so creating and deleting chains as endpoint counts
+ * change would cost O(Services) per change. Creating them up front is no
+ * better: every rule bound to a map makes each element insertion costlier
+ * (measured: 64 idle chains made a 10k-Service full sync 8x slower). */
+static int ensure_lbchain(struct sync_ctx *sc, struct nft_batch *b, const struct nft_lbchain *c)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "l%d:%u:%u", (int)c->kind, c->n, c->timeout);
+    if (hmap_get(sc->new_objs, key) || (!sc->full && hmap_get(sc->dp->aff_objs, key)))
+        return 0;
+    if (c->timeout && ensure_aff_objs(sc, b, c) < 0)
+        return -1;
+    if (nft_msg_lbchain_add(b, sc->dp->cfg.nft_table, c) < 0)
+        return -1;
+    return hmap_set(sc->new_objs, key, (void *)1);
+}
+
+static int chain_delta_cb(void *ctx, const char *key, void *val)
+{
+    /* hmap binary keys come back as the raw bytes */
+    struct chain_emit *ce = ctx;
+    struct nft_lbchain c;
+    memcpy(&c, key, sizeof(c));
+    intptr_t d = (intptr_t)(uintptr_t)val;
+    intptr_t cur = ce->sc->full ? 0 : (intptr_t)rc_get(ce->sc->dp->rc_chain, &c, sizeof(c));
+    if (cur + d > 0 && ensure_lbchain(ce->sc, ce->b, &c) < 0)
+        ce->rc = -1;
+    return ce->rc;
+}
+
+struct ipset_emit {
+    struct sync_ctx *sc;
+    struct hmap *cur;
+    bool hairpin;
+};
+
+static int ipset_delta_cb(void *ctx, const char *key, void *val)
+{
+    struct ipset_emit *ie = ctx;
+    const uint8_t *k = (const uint8_t *)key;
+    intptr_t d = (intptr_t)(uintptr_t)val;
+    intptr_t cur = ie->sc->full ? 0 : (intptr_t)rc_get(ie->cur, k, 17);
+    uint8_t fam = k[0];
+    struct nft_elem e;
+    memset(&e, 0, sizeof(e));
+    size_t o = enc_ip(e.key, fam, k + 1);
+    enum nft_set_id set;
+    if (ie->hairpin) {
+        enc_ip(e.key + o, fam, k + 1);
+        set = fam == 6 ? NFT_SET_HAIRPIN6 : NFT_SET_HAIRPIN4;
+    } else {
+        set = fam == 6 ? NFT_SET_CIPS6 : NFT_SET_CIPS4;
+    }
+    if (cur == 0 && cur + d > 0)
+        return recvec_push(&ie->sc->adds[set], &e, UINT32_MAX);
+    if (cur > 0 && cur + d == 0)
+        return recvec_push(&ie->sc->dels[set], &e, UINT32_MAX);
+    return 0;
+}
+
+/* Emits the element lists of one direction, chunked per set, naming the
+ * Services each chunk belongs to. */
+static int emit_elems(struct sync_ctx *sc, struct nft_batch *b, struct recvec *lists, bool add)
+{
+    for (int set = 0; set < NFT_SET__COUNT; set++) {
+        struct recvec *rv = &lists[set];
+        for (size_t off = 0; off < rv->n; off += 200) {
+            size_t cnt = rv->n - off < 200 ? rv->n - off : 200;
+            struct nft_elem *tmp = malloc(cnt * sizeof(*tmp));
+            if (!tmp)
+                return -1;
+            char what[256];
+            size_t wl = 0, named = 0;
+            uint32_t last = UINT32_MAX - 1;
+            what[0] = '\0';
+            for (size_t i = 0; i < cnt; i++) {
+                tmp[i] = rv->v[off + i].e;
+                uint32_t ow = rv->v[off + i].owner;
+                if (ow != last && ow != UINT32_MAX && named < 3 && wl < sizeof(what) - 1) {
+                    int r = snprintf(what + wl, sizeof(what) - wl, "%sservice %s",
+                                     named ? ", " : "", sc->stg[ow].key);
+                    if (r > 0)
+                        wl += (size_t)r;
+                    if (wl >= sizeof(what))
+                        wl = sizeof(what) - 1;
+                    named++;
+                }
+                last = ow;
+            }
+            if (!named)
+                snprintf(what, sizeof(what), "shared sets");
+            int rc = nft_msg_elems(b, sc->dp->cfg.nft_table, (enum nft_set_id)set, add, tmp, cnt,
+                                   what);
+            free(tmp);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+struct fe_emit {
+    struct sync_ctx *sc;
+    struct nft_batch *b;
+    bool add;
+};
+
+static int fe_emit_cb(void *ctx, const char *key, void *val)
+{
+    struct fe_emit *fx = ctx;
+    struct nft_lbchain c;
+    memcpy(&c, key, sizeof(c));
+    struct recvec *rv = val;
+    for (size_t off = 0; off < rv->n; off += 200) {
+        size_t cnt = rv->n - off < 200 ? rv->n - off : 200;
+        struct nft_elem *tmp = malloc(cnt * sizeof(*tmp));
+        if (!tmp)
+            return -1;
+        char what[256];
+        size_t wl = 0, named = 0;
+        uint32_t last = UINT32_MAX;
+        what[0] = '\0';
+        for (size_t i = 0; i < cnt; i++) {
+            tmp[i] = rv->v[off + i].e;
+            uint32_t ow = rv->v[off + i].owner;
+            if (ow != last && named < 3 && wl < sizeof(what) - 1) {
+                int r = snprintf(what + wl, sizeof(what) - wl, "%sservice %s", named ? ", " : "",
+                                 fx->sc->stg[ow].key);
+                if (r > 0)
+                    wl += (size_t)r;
+                if (wl >= sizeof(what))
+                    wl = sizeof(what) - 1;
+                named++;
+            }
+            last = ow;
+        }
+        int rc = nft_msg_fe_elems(fx->b, fx->sc->dp->cfg.nft_table, &c, fx->add, tmp, cnt, what);
+        free(tmp);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int free_recvec_cb(void *ctx, const char *key, void *val)
+{
+    (void)ctx; (void)key;
+    struct recvec *rv = val;
+    free(rv->v);
+    free(rv);
+    return 0;
+}
+
+static void sync_ctx_free(struct sync_ctx *sc, bool keep_new)
+{
+    for (size_t i = 0; i < sc->n_stg; i++) {
+        free(sc->stg[i].key);
+        if (!keep_new)
+            svcst_free(sc->stg[i].nw);
+    }
+    free(sc->stg);
+    for (int i = 0; i < NFT_SET__COUNT; i++) {
+        free(sc->dels[i].v);
+        free(sc->adds[i].v);
+    }
+    if (sc->fe_dels)
+        hmap_foreach(sc->fe_dels, free_recvec_cb, NULL);
+    if (sc->fe_adds)
+        hmap_foreach(sc->fe_adds, free_recvec_cb, NULL);
+    hmap_free(sc->fe_dels);
+    hmap_free(sc->fe_adds);
+    hmap_free(sc->staged_owner);
+    hmap_free(sc->d_chain);
+    hmap_free(sc->d_hairpin);
+    hmap_free(sc->d_cips);
+    hmap_free(sc->new_objs);
+    free(sc->gone);
+}
+
+static int free_svcst_cb(void *ctx, const char *key, void *val)
+{
+    (void)ctx; (void)key;
+    svcst_free(val);
+    return 0;
+}
+
+/* Applies the deltas of src to dst (binary keys of len kl). */
+struct delta_apply {
+    struct hmap *dst;
+    size_t kl;
+    int rc;
+};
+
+static int delta_apply_cb(void *ctx, const char *key, void *val)
+{
+    struct delta_apply *da = ctx;
+    if (rc_add(da->dst, key, da->kl, (intptr_t)(uintptr_t)val) < 0)
+        da->rc = -1;
+    return 0;
+}
+
+static void nftdp_reset_programmed(struct nftdp *dp)
+{
+    hmap_foreach(dp->svcs, free_svcst_cb, NULL);
+    hmap_free(dp->svcs);
+    hmap_free(dp->owner);
+    hmap_free(dp->rc_chain);
+    hmap_free(dp->rc_hairpin);
+    hmap_free(dp->rc_cips);
+    hmap_free(dp->aff_objs);
+    dp->aff_objs = hmap_new();
+    dp->svcs = hmap_new();
+    dp->owner = hmap_new();
+    dp->rc_chain = hmap_new();
+    dp->rc_hairpin = hmap_new();
+    dp->rc_cips = hmap_new();
+    dp->n_backends = dp->n_frontends = 0;
+}
+
+static void nftdp_set_error(struct nftdp *dp, const char *msg)
+{
+    snprintf(dp->last_error, sizeof(dp->last_error), "%s", msg);
+    dp->has_error = true;
+}
+
+static void nftdp_update_gauges(struct nftdp *dp)
+{
+    dp->stats.services = hmap_count(dp->svcs);
+    dp->stats.frontends = dp->n_frontends;
+    dp->stats.backends = dp->n_backends;
+    dp->stats.lb_chains = hmap_count(dp->rc_chain);
+    metric_set(dp->m_svcs, (double)dp->stats.services);
+    metric_set(dp->m_eps, (double)dp->stats.backends);
+}
+
+static void nftdp_conntrack_cleanup(struct nftdp *dp, const struct sync_ctx *sc)
+{
+    for (size_t i = 0; i < sc->n_gone; i++) {
+        const struct gone_udp *g = &sc->gone[i];
+        int n = nft_conntrack_delete_udp(g->fam == 6 ? AF_INET6 : AF_INET, g->addr, g->port);
+        if (n > 0) {
+            metric_add(dp->m_ct, n);
+            log_debug(MOD, "deleted %d UDP conntrack entries of a removed endpoint", n);
+        }
+    }
+}
+
+/* One sync: plan, diff, send. 0 when committed (or nothing to do). */
+static int nftdp_sync(struct nftdp *dp)
+{
+    bool full = dp->need_full || !dp->initial_done;
+    if (!full && hmap_count(dp->pending) == 0)
+        return 0;
+    double t0 = nftdp_now_ms();
+    struct sync_ctx sc;
+    memset(&sc, 0, sizeof(sc));
+    sc.dp = dp;
+    sc.full = full;
+    struct nft_batch *b = NULL;
+    char err[512] = "";
+    int rc = -1;
+    sc.staged_owner = hmap_new();
+    sc.d_chain = hmap_new();
+    sc.d_hairpin = hmap_new();
+    sc.d_cips = hmap_new();
+    sc.new_objs = hmap_new();
+    sc.fe_dels = hmap_new();
+    sc.fe_adds = hmap_new();
+    if (!sc.staged_owner || !sc.d_chain || !sc.d_hairpin || !sc.d_cips || !sc.new_objs ||
+        !sc.fe_dels || !sc.fe_adds)
+        goto oom;
+    /* 1. which Services */
+    if (hmap_foreach(dp->pending, stage_key, &sc) != 0)
+        goto oom;
+    if (full) {
+        if (hmap_foreach(dp->svcs, stage_programmed, &sc) != 0 ||
+            store_foreach_service(dp->st, stage_service, &sc) != 0)
+            goto oom;
+    }
+    /* 2. plan */
+    for (size_t i = 0; i < sc.n_stg; i++) {
+        struct staged *st = &sc.stg[i];
+        int perr;
+        st->old = hmap_get(dp->svcs, st->key);
+        st->nw = plan_service(dp, st->key, st->old, &perr);
+        if (perr)
+            goto oom;
+        resolve_conflicts(&sc, i);
+        if (svcst_refs(&sc, full ? NULL : st->old, -1) < 0 || svcst_refs(&sc, st->nw, +1) < 0)
+            goto oom;
+    }
+    /* 3. diff */
+    for (size_t i = 0; i < sc.n_stg; i++)
+        if (diff_service(&sc, (uint32_t)i) < 0)
+            goto oom;
+    struct ipset_emit ie = { &sc, dp->rc_hairpin, true };
+    if (hmap_foreach(sc.d_hairpin, ipset_delta_cb, &ie) != 0)
+        goto oom;
+    ie = (struct ipset_emit){ &sc, dp->rc_cips, false };
+    if (hmap_foreach(sc.d_cips, ipset_delta_cb, &ie) != 0)
+        goto oom;
+    /* 4. batch */
+    b = nft_batch_new();
+    if (!b)
+        goto oom;
+    if (full) {
+        if (nft_msg_table_reset(b, dp->cfg.nft_table) < 0 ||
+            nft_msg_skeleton(b, dp->cfg.nft_table) < 0)
+            goto oom;
+    }
+    struct chain_emit ce = { &sc, b, true, 0 };
+    if (hmap_foreach(sc.d_chain, chain_delta_cb, &ce) != 0)
+        goto oom;
+    struct fe_emit fdel = { &sc, b, false }, fadd = { &sc, b, true };
+    if (emit_elems(&sc, b, sc.dels, false) < 0 ||
+        hmap_foreach(sc.fe_dels, fe_emit_cb, &fdel) != 0 ||
+        emit_elems(&sc, b, sc.adds, true) < 0 || hmap_foreach(sc.fe_adds, fe_emit_cb, &fadd) != 0)
+        goto oom;
+    size_t nmsgs = nft_batch_count(b), nbytes = nft_batch_bytes(b);
+    if (nmsgs == 0) {
+        rc = 0;  /* nothing changed in the kernel's view */
+    } else {
+        double ts = nftdp_now_ms();
+        rc = nft_batch_send(b, dp->nl, err, sizeof(err));
+        dp->stats.last_kernel_ms = nftdp_now_ms() - ts;
+    }
+    double ms = nftdp_now_ms() - t0;
+    dp->stats.syncs++;
+    metric_add(dp->m_syncs, 1);
+    metric_observe(dp->m_dur, ms / 1e3);
+    dp->stats.last_sync_ms = ms;
+    dp->stats.last_batch_msgs = nmsgs;
+    dp->stats.last_batch_bytes = nbytes;
+    if (rc < 0) {
+        dp->stats.failures++;
+        metric_add(dp->m_fail, 1);
+        nftdp_set_error(dp, err);
+        log_err(MOD, "%s transaction rejected, previous rules stay in force: %s",
+                full ? "full" : "incremental", err);
+        rc = -1;
+        goto out;
+    }
+    /* 5. committed: the plan becomes the programmed state */
+    if (full) {
+        /* the table was replaced: only the plan's references exist now */
+        nftdp_reset_programmed(dp);
+        dp->stats.full_syncs++;
+    }
+    struct delta_apply da = { dp->rc_chain, sizeof(struct nft_lbchain), 0 };
+    hmap_foreach(sc.d_chain, delta_apply_cb, &da);
+    da = (struct delta_apply){ dp->rc_hairpin, 17, 0 };
+    hmap_foreach(sc.d_hairpin, delta_apply_cb, &da);
+    da = (struct delta_apply){ dp->rc_cips, 17, 0 };
+    hmap_foreach(sc.d_cips, delta_apply_cb, &da);
+    if (da.rc < 0)
+        dp->need_full = true;  /* lost a reference count: rebuild next time */
+    if (hmap_foreach(sc.new_objs, merge_obj_cb, dp->aff_objs) != 0)
+        dp->need_full = true;
+    for (size_t i = 0; i < sc.n_stg; i++) {
+        struct staged *st = &sc.stg[i];
+        struct svcst *old = full ? NULL : hmap_del(dp->svcs, st->key);
+        if (old) {
+            for (size_t j = 0; j < old->n; j++) {
+                if (hmap_get_bin(dp->owner, &old->fes[j].k, sizeof(old->fes[j].k)) == old)
+                    hmap_del_bin(dp->owner, &old->fes[j].k, sizeof(old->fes[j].k));
+                dp->n_backends -= old->fes[j].n;
+                dp->n_frontends--;
+            }
+        }
+        if (old)
+            svcst_free(old);
+    }
+    for (size_t i = 0; i < sc.n_stg; i++) {
+        struct staged *st = &sc.stg[i];
+        if (!st->nw)
+            continue;
+        hmap_set(dp->svcs, st->key, st->nw);
+        for (size_t j = 0; j < st->nw->n; j++) {
+            hmap_set_bin(dp->owner, &st->nw->fes[j].k, sizeof(st->nw->fes[j].k), st->nw);
+            dp->n_backends += st->nw->fes[j].n;
+            dp->n_frontends++;
+        }
+    }
+    nftdp_conntrack_cleanup(dp, &sc);
+    hmap_free(dp->pending);
+    dp->pending = hmap_new();
+    dp->need_full = false;
+    dp->initial_done = true;
+    dp->has_error = false;
+    dp->last_error[0] = '\0';
+    dp->fail_row = 0;
+    dp->generation = store_generation(dp->st);
+    nftdp_update_gauges(dp);
+    log_debug(MOD, "%s sync: %zu services, %zu messages, %zu bytes, %.2f ms",
+              full ? "full" : "incremental", sc.n_stg, nmsgs, nbytes, ms);
+    nft_batch_free(b);
+    sync_ctx_free(&sc, true);
+    if (full)
+        malloc_trim(0);  /* a full sync's transient buffers are large */
+    return 0;
+oom:
+    nftdp_set_error(dp, "out of memory while building the transaction");
+    log_err(MOD, "out of memory while building the transaction");
+    dp->stats.failures++;
+    metric_add(dp->m_fail, 1);
+    rc = -1;
+out:
+    nft_batch_free(b);
+    sync_ctx_free(&sc, false);
+    return rc;
+}
+
+static void nftdp_arm(struct nftdp *dp, uint32_t ms)
+{
+    struct timeval tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
+    evtimer_add(dp->timer, &tv);
+}
+
+static void nftdp_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    struct nftdp *dp = arg;
+    if (nftdp_sync(dp) == 0)
+        return;
+    dp->fail_row++;
+    if (dp->fail_row >= 2)
+        dp->need_full = true;
+    uint32_t backoff = 100u << (dp->fail_row > 7 ? 7 : dp->fail_row - 1);
+    if (backoff > 10000)
+        backoff = 10000;
+    log_warn(MOD, "retrying in %u ms%s", backoff, dp->need_full ? " with a full replace" : "");
+    nftdp_arm(dp, backoff);
+}
+
+/* The store has no unsubscribe: it keeps calling a subscriber for its
+ * whole life. So the subscription points at a slot of this static table,
+ * which nftdp_free() empties; a slot is never reused. */
+#define NFTDP_MAX_INSTANCES 256
+static struct nftdp *nftdp_slots[NFTDP_MAX_INSTANCES];
+static size_t nftdp_slots_used;
+
+static void nftdp_on_commit(void *ctx, struct store *st, uint64_t generation,
+                            const struct store_change *changes, size_t n_changes,
+                            bool pods_changed)
+{
+    (void)st; (void)generation; (void)pods_changed;
+    struct nftdp *dp = *(struct nftdp **)ctx;
+    if (!dp)
+        return;  /* freed */
+    for (size_t i = 0; i < n_changes; i++) {
+        char key[600];
+        snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
+        if (!hmap_get(dp->pending, key) && hmap_set(dp->pending, key, (void *)1) < 0) {
+            dp->need_full = true;  /* lost track: replace everything */
+        }
+    }
+    bool first = !dp->saw_commit;
+    dp->saw_commit = true;
+    if (first && !dp->initial_done) {
+        /* first commit: sync as soon as allowed (replaces the start grace) */
+        evtimer_del(dp->timer);
+        nftdp_arm(dp, dp->cfg.sync_min_interval_ms);
+        return;
+    }
+    if (!evtimer_pending(dp->timer, NULL))
+        nftdp_arm(dp, dp->cfg.sync_min_interval_ms);
+}
+
+/* ---- public API ----------------------------------------------------------------- */
+
+struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct svcd_config *cfg)
+{
+    struct nftdp *dp = calloc(1, sizeof(*dp));
+    if (!dp) {
+        log_err(MOD, "out of memory");
+        return NULL;
+    }
+    dp->base = base;
+    dp->st = st;
+    dp->cfg = *cfg;
+    if (!dp->cfg.nft_table[0])
+        snprintf(dp->cfg.nft_table, sizeof(dp->cfg.nft_table), "svcd");
+    dp->nl = nft_sock_open();
+    if (!dp->nl) {
+        log_err(MOD, "cannot open the netfilter netlink socket: %s", strerror(errno));
+        goto fail;
+    }
+    dp->svcs = hmap_new();
+    dp->owner = hmap_new();
+    dp->rc_chain = hmap_new();
+    dp->rc_hairpin = hmap_new();
+    dp->rc_cips = hmap_new();
+    dp->aff_objs = hmap_new();
+    dp->pending = hmap_new();
+    dp->timer = evtimer_new(base, nftdp_timer_cb, dp);
+    if (!dp->svcs || !dp->owner || !dp->rc_chain || !dp->rc_hairpin || !dp->rc_cips ||
+        !dp->aff_objs || !dp->pending || !dp->timer) {
+        log_err(MOD, "out of memory");
+        goto fail;
+    }
+    dp->m_syncs = metric_counter("svcd_nft_syncs_total", NULL,
+                                 "nftables transactions attempted");
+    dp->m_fail = metric_counter("svcd_nft_sync_failures_total", NULL,
+                                "nftables transactions the kernel rejected");
+    dp->m_dur = metric_histogram("svcd_nft_sync_duration_seconds", NULL,
+                                 "time from sync start to kernel commit");
+    dp->m_svcs = metric_gauge("svcd_nft_services", NULL, "Services programmed in nftables");
+    dp->m_eps = metric_gauge("svcd_nft_endpoints", NULL,
+                             "endpoint slots programmed in nftables (per frontend)");
+    dp->m_ct = metric_counter("svcd_nft_conntrack_deleted_total", NULL,
+                              "UDP conntrack entries deleted for removed endpoints");
+    if (nftdp_slots_used == NFTDP_MAX_INSTANCES) {
+        log_err(MOD, "too many data plane instances in one process");
+        goto fail;
+    }
+    dp->slot = &nftdp_slots[nftdp_slots_used++];
+    *dp->slot = dp;
+    struct store_subscriber sub = { nftdp_on_commit, dp->slot };
+    if (store_subscribe(st, &sub) < 0) {
+        log_err(MOD, "cannot subscribe to the store");
+        goto fail;
+    }
+    /* No commit within 1 s (no manifests): sync the (empty) store then. */
+    nftdp_arm(dp, 1000);
+    return dp;
+fail:
+    nftdp_free(dp);
+    return NULL;
+}
+
+void nftdp_free(struct nftdp *dp)
+{
+    if (!dp)
+        return;
+    if (dp->slot)
+        *dp->slot = NULL;
+    if (dp->timer)
+        event_free(dp->timer);
+    if (dp->svcs)
+        hmap_foreach(dp->svcs, free_svcst_cb, NULL);
+    hmap_free(dp->svcs);
+    hmap_free(dp->owner);
+    hmap_free(dp->rc_chain);
+    hmap_free(dp->rc_hairpin);
+    hmap_free(dp->rc_cips);
+    hmap_free(dp->aff_objs);
+    hmap_free(dp->pending);
+    if (dp->nl)
+        mnl_socket_close(dp->nl);
+    free(dp);
+}
+
+int nftdp_cleanup(const char *table)
+{
+    struct mnl_socket *nl = nft_sock_open();
+    if (!nl) {
+        log_err(MOD, "cannot open the netfilter netlink socket: %s", strerror(errno));
+        return -1;
+    }
+    int rc = -1;
+    char err[512];
+    struct nft_batch *b = nft_batch_new();
+    /* nft add table inet T ; nft delete table inet T */
+    if (!b || nft_msg_table_reset(b, table && table[0] ? table : "svcd") < 0) {
+        log_err(MOD, "out of memory");
+        goto out;
+    }
+    if (nft_batch_send(b, nl, err, sizeof(err)) < 0) {
+        log_err(MOD, "cannot delete table inet %s: %s", table, err);
+        goto out;
+    }
+    rc = 0;
+out:
+    nft_batch_free(b);
+    mnl_socket_close(nl);
+    return rc;
+}
+
+bool nftdp_synced(const struct nftdp *dp)
+{
+    return dp->initial_done && !dp->has_error && !dp->need_full && hmap_count(dp->pending) == 0;
+}
+
+const char *nftdp_last_error(const struct nftdp *dp)
+{
+    return dp->has_error ? dp->last_error : NULL;
+}
+
+uint64_t nftdp_generation(const struct nftdp *dp)
+{
+    return dp->generation;
+}
+
+int nftdp_sync_now(struct nftdp *dp)
+{
+    evtimer_del(dp->timer);
+    if (nftdp_sync(dp) == 0)
+        return 0;
+    dp->fail_row++;
+    if (dp->fail_row >= 2)
+        dp->need_full = true;
+    nftdp_arm(dp, 100);
+    return -1;
+}
+
+void nftdp_get_stats(const struct nftdp *dp, struct nftdp_stats *out)
+{
+    *out = dp->stats;
+    out->services = hmap_count(dp->svcs);
+    out->frontends = dp->n_frontends;
+    out->backends = dp->n_backends;
+    out->lb_chains = hmap_count(dp->rc_chain);
+}
+
+int nftdp_frontend_backends(const struct nftdp *dp, int family, const struct svcd_ip *addr,
+                            enum svcd_proto proto, uint16_t port, struct svcd_ip *ips,
+                            uint16_t *ports, size_t max)
+{
+    struct fe_key k;
+    memset(&k, 0, sizeof(k));
+    int af = addr ? addr->family : family;
+    k.fam = af == AF_INET6 ? 6 : 4;
+    k.kind = addr ? FE_ADDR : FE_NODEPORT;
+    k.proto = (uint8_t)svcd_proto_ipproto(proto);
+    k.port = port;
+    if (addr)
+        memcpy(k.addr, addr->u.bytes, ipbytes(k.fam));
+    const struct svcst *s = hmap_get_bin(dp->owner, &k, sizeof(k));
+    const struct fe *f = svcst_find(s, &k);
+    if (!f)
+        return -1;
+    for (uint32_t i = 0; i < f->n && i < max; i++) {
+        memset(&ips[i], 0, sizeof(ips[i]));
+        ips[i].family = af;
+        memcpy(ips[i].u.bytes, f->be[i].addr, ipbytes(k.fam));
+        ports[i] = f->be[i].port;
+    }
+    return (int)f->n;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# vip_affinity: sessionAffinity ClientIP. Every new connection of a client
+# goes to the same endpoint while the affinity entry is younger than
+# timeoutSeconds (refreshed on use); different clients spread; after the
+# timeout a client is balanced again; when its endpoint goes away the client
+# moves to another one and sticks there. NodePort affinity too.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+lab_up 3 || it_fail "lab_up 3"
+for i in "${!LAB_PODS[@]}"; do lab_exec_node bridge link set dev "vp$i" hairpin on; done
+lab_write_manifest svc.yaml <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.60
+  clusterIPs: [10.96.0.60, "fd00:10:96::60"]
+  ipFamilies: [IPv4, IPv6]
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 2}}
+  ports:
+  - {port: 80, targetPort: 80, nodePort: 30090}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: loose}
+spec:
+  clusterIP: 10.96.0.61
+  selector: {app: web}
+  ports:
+  - {port: 80, targetPort: 80}
+YAML
+svcd_start_lab || it_fail "svcd did not become ready"
+
+# N requests on new connections from WHERE; prints the distinct answers
+answers() { # WHERE URL N
+    local i out=""
+    for ((i = 0; i < $3; i++)); do
+        case $1 in
+        node) out+="$(node_curl "$2" -H 'Connection: close')"$'\n' ;;
+        ext) out+="$(ext_curl "$2" -H 'Connection: close')"$'\n' ;;
+        *) out+="$(pod_curl "$1" "$2" -H 'Connection: close')"$'\n' ;;
+        esac
+    done
+    sort -u <<<"$out" | grep -v '^$' | tr '\n' ' '
+}
+
+a=$(answers node http://10.96.0.60/ 20); it_check "node: 20 connections, one endpoint ($a)" test "$(wc -w <<<"$a")" = 1
+a=$(answers web-2 http://10.96.0.60/ 20); it_check "pod: 20 connections, one endpoint ($a)" test "$(wc -w <<<"$a")" = 1
+a=$(answers node "http://[fd00:10:96::60]/" 20); it_check "v6: one endpoint ($a)" test "$(wc -w <<<"$a")" = 1
+a=$(answers ext "http://$LAB_NODEPORT_IP4:30090/" 20); it_check "NodePort: one endpoint ($a)" test "$(wc -w <<<"$a")" = 1
+a=$(answers node http://10.96.0.61/ 20); it_check "without affinity the same client spreads ($a)" test "$(wc -w <<<"$a")" -gt 1
+t=$(lab_exec_node nft list table inet svcd)
+it_assert_contains "$t" "update @aff4_" "affinity recorded by a dynamic set update"
+it_assert_contains "$(lab_exec_node nft list set inet svcd aff4_0; lab_exec_node nft list set inet svcd aff4_1; lab_exec_node nft list set inet svcd aff4_2)" \
+    "$LAB_NODE_IP4 . 10.96.0.60 . tcp . 80 timeout 2s expires" "the node's entry is in an affinity set with a timeout"
+
+# timeout: after 2 s without new connections the client is balanced again
+seen=""
+for i in $(seq 1 10); do
+    sleep 2.3
+    seen+=" $(node_curl http://10.96.0.60/ -H 'Connection: close')"
+done
+it_check "after the timeout the client is balanced again ($seen)" test "$(tr ' ' '\n' <<<"$seen" | sort -u | grep -c .)" -gt 1
+
+# endpoint removed: the client moves to another one and sticks to it
+cur=$(node_curl http://10.96.0.60/)
+lab_del_pod "$cur"
+sleep 0.5
+a=$(answers node http://10.96.0.60/ 10)
+it_check "its endpoint gone, the client sticks to a new one ($cur -> $a)" \
+    bash -c "[[ \$(wc -w <<<'$a') == 1 && '$a' != *'$cur'* ]]"
+it_finish

@@ -1,0 +1,317 @@
+/*
+ * test_nft: the VIP data plane against the real kernel, in a private
+ * network namespace (unshare(CLONE_NEWNET)) that disappears with the
+ * process. Builds a store from manifests, runs nftdp, and checks both the
+ * in-memory programmed state and `nft list` of the table it produced.
+ * Needs root (CAP_NET_ADMIN); prints "skipped" and exits 77 otherwise.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "svcd/config.h"
+#include "svcd/manifest.h"
+#include "svcd/nft.h"
+#include "svcd/store.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+        }                                                                      \
+    } while (0)
+
+static int load(struct store *st, const char *yaml)
+{
+    struct manifest_objs o = { 0 };
+    char err[512];
+    if (manifest_parse(yaml, strlen(yaml), 1700000000, &o, err, sizeof(err)) < 0) {
+        fprintf(stderr, "parse error: %s\n", err);
+        return -1;
+    }
+    store_begin(st);
+    for (size_t i = 0; i < o.n_services; i++) {
+        store_service_upsert(st, o.services[i]);
+        o.services[i] = NULL;
+    }
+    for (size_t i = 0; i < o.n_pods; i++) {
+        store_pod_upsert(st, o.pods[i]);
+        o.pods[i] = NULL;
+    }
+    store_commit(st);
+    manifest_objs_free(&o);
+    return 0;
+}
+
+/* Output of a shell command (nft list ...), or "" on failure. */
+static char *run(const char *cmd)
+{
+    static char out[1 << 20];
+    out[0] = '\0';
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return out;
+    size_t n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    pclose(f);
+    return out;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+#define POD(name, labels, ip, extra)                                                      \
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " name ", labels: " labels "}\n"   \
+    "spec:\n  nodeName: node1\n  containers:\n  - name: c\n    ports:\n"                 \
+    "    - {name: http, containerPort: 8080}\n"                                          \
+    "    - {name: dns, containerPort: 5353, protocol: UDP}\n" extra                        \
+    "status:\n  phase: Running\n  podIP: " ip "\n"
+
+static const char *const WEB =
+    "---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+    "spec:\n  clusterIP: 10.96.0.10\n  selector: {app: web}\n  ports:\n"
+    "  - {name: http, port: 80, targetPort: http}\n"
+    "  - {name: dns, port: 53, targetPort: dns, protocol: UDP}\n";
+
+static struct svcd_ip ip(const char *s)
+{
+    struct svcd_ip a;
+    svcd_ip_parse(s, &a);
+    return a;
+}
+
+static int backends(struct nftdp *dp, const char *vip, enum svcd_proto p, uint16_t port,
+                    char *out, size_t len)
+{
+    struct svcd_ip ips[16];
+    uint16_t ports[16];
+    struct svcd_ip a = ip(vip);
+    int n = nftdp_frontend_backends(dp, a.family, &a, p, port, ips, ports, 16);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && i < 16; i++) {
+        char b[64];
+        used += (size_t)snprintf(out + used, len - used, "%s%s:%u", i ? " " : "",
+                                 svcd_ip_format(&ips[i], b, sizeof(b)), ports[i]);
+    }
+    return n;
+}
+
+int main(void)
+{
+    if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
+        printf("skipped: needs root for a private network namespace (%s)\n", strerror(errno));
+        printf("0 passed, 0 failed\n");
+        return 77;
+    }
+    if (system("ip link set lo up") != 0)
+        fprintf(stderr, "warning: lo not up\n");
+    struct event_base *base = event_base_new();
+    struct store *st = store_new();
+    struct svcd_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.nft_table, sizeof(cfg.nft_table), "svcd");
+    snprintf(cfg.node_name, sizeof(cfg.node_name), "node1");
+    char buf[1024];
+    char *out;
+
+    /* ---- 1. full sync of a Service with 3 endpoints, TCP by name + UDP ---- */
+    struct nftdp *dp = nftdp_new(base, st, &cfg);
+    CHECK(dp != NULL, "nftdp_new");
+    if (!dp)
+        goto done;
+    CHECK(!nftdp_synced(dp), "not synced before the first sync");
+    load(st, WEB);
+    load(st, POD("a", "{app: web}", "10.244.0.11", "") POD("b", "{app: web}", "10.244.0.12", "")
+             POD("c", "{app: web}", "10.244.0.13", ""));
+    CHECK(nftdp_sync_now(dp) == 0, "first sync: %s", nftdp_last_error(dp));
+    CHECK(nftdp_synced(dp), "synced after first sync");
+    CHECK(nftdp_generation(dp) == store_generation(st), "generation %lu vs %lu",
+          (unsigned long)nftdp_generation(dp), (unsigned long)store_generation(st));
+    CHECK(backends(dp, "10.96.0.10", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 3 &&
+              strcmp(buf, "10.244.0.11:8080 10.244.0.12:8080 10.244.0.13:8080") == 0,
+          "tcp backends: %s", buf);
+    CHECK(backends(dp, "10.96.0.10", SVCD_PROTO_UDP, 53, buf, sizeof(buf)) == 3 &&
+              strstr(buf, "10.244.0.12:5353"), "udp backends: %s", buf);
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strstr(out, "ip daddr . meta l4proto . th dport @fe_lb4_3 goto lb4_3"),
+          "services rule for 3-endpoint frontends:\n%s", out);
+    out = run("nft list set inet svcd fe_lb4_3 2>&1");
+    CHECK(strstr(out, "10.96.0.10 . tcp . 80") && strstr(out, "10.96.0.10 . udp . 53"),
+          "both frontends in fe_lb4_3:\n%s", out);
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strstr(out, "chain lb4_3"), "lb chain lb4_3");
+    CHECK(strstr(out, "numgen random mod 3"), "numgen mod 3");
+    CHECK(strstr(out, "10.244.0.13 . 8080"), "be4 has endpoint 3");
+    CHECK(strstr(out, "hook prerouting priority dstnat") && strstr(out, "hook output"),
+          "nat hooks");
+    CHECK(strstr(out, "masquerade"), "hairpin masquerade");
+    if (failed)
+        fprintf(stderr, "%s\n", out);
+
+    /* ---- 2. endpoint removed: slots stay dense, chain re-pointed ---- */
+    store_begin(st);
+    store_pod_delete(st, "default", "a");
+    store_commit(st);
+    CHECK(nftdp_sync_now(dp) == 0, "sync after pod delete: %s", nftdp_last_error(dp));
+    CHECK(backends(dp, "10.96.0.10", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 2 &&
+              strcmp(buf, "10.244.0.13:8080 10.244.0.12:8080") == 0,
+          "last slot moved into the freed one: %s", buf);
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strstr(run("nft list set inet svcd fe_lb4_2 2>&1"), "10.96.0.10 . tcp . 80"),
+          "frontend moved to fe_lb4_2");
+    CHECK(!strstr(run("nft list set inet svcd fe_lb4_3 2>&1"), "10.96.0.10"),
+          "and out of fe_lb4_3");
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strstr(out, "chain lb4_3 {"), "lb4_3 kept for reuse (no per-change chain churn)");
+    CHECK(!strstr(out, "10.244.0.11"), "removed endpoint gone everywhere");
+    struct nftdp_stats stt;
+    nftdp_get_stats(dp, &stt);
+    CHECK(stt.last_batch_msgs > 0 && stt.last_batch_msgs < 12, "incremental batch: %zu msgs",
+          stt.last_batch_msgs);
+
+    /* ---- 3. no endpoints: reject entries, unknown port check ---- */
+    load(st, "---\napiVersion: v1\nkind: Service\nmetadata: {name: empty}\n"
+             "spec:\n  clusterIP: 10.96.0.20\n  selector: {app: none}\n  ports:\n"
+             "  - {port: 80}\n");
+    CHECK(nftdp_sync_now(dp) == 0, "sync empty svc: %s", nftdp_last_error(dp));
+    CHECK(backends(dp, "10.96.0.20", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 0,
+          "empty frontend programmed with 0 backends");
+    out = run("nft list set inet svcd noep_reject4 2>&1");
+    CHECK(strstr(out, "10.96.0.20 . tcp . 80"), "noep_reject4:\n%s", out);
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(count_of(out, "10.96.0.20 . tcp . 80") == 2, "only in noep_reject4 and ports4");
+    out = run("nft list set inet svcd cips4 2>&1");
+    CHECK(strstr(out, "10.96.0.20") && strstr(out, "10.96.0.10"), "cips4:\n%s", out);
+
+    /* ---- 4. dual-stack, NodePort, affinity, externalIPs ---- */
+    load(st, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ds}\n"
+             "spec:\n  type: NodePort\n  clusterIP: 10.96.0.30\n"
+             "  clusterIPs: [10.96.0.30, 'fd00:10:96::30']\n"
+             "  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack\n"
+             "  externalIPs: [192.0.2.5]\n"
+             "  sessionAffinity: ClientIP\n"
+             "  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}\n"
+             "  selector: {app: ds}\n  ports:\n  - {name: h, port: 80, targetPort: 8080, nodePort: 30080}\n"
+             "  - {name: s, port: 9999, targetPort: 9999, protocol: SCTP, nodePort: 30099}\n"
+             POD("d1", "{app: ds}", "10.244.0.21", "")
+             "  podIPs: [{ip: 10.244.0.21}, {ip: 'fd00:10:244::21'}]\n");
+    CHECK(nftdp_sync_now(dp) == 0, "sync ds: %s", nftdp_last_error(dp));
+    CHECK(backends(dp, "fd00:10:96::30", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 1 &&
+              strcmp(buf, "fd00:10:244::21:8080") == 0, "v6 backend: %s", buf);
+    CHECK(backends(dp, "192.0.2.5", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 1,
+          "externalIP frontend");
+    {
+        struct svcd_ip ips[4];
+        uint16_t ports[4];
+        CHECK(nftdp_frontend_backends(dp, AF_INET, NULL, SVCD_PROTO_TCP, 30080, ips, ports, 4) == 1,
+              "NodePort v4 frontend");
+        CHECK(nftdp_frontend_backends(dp, AF_INET6, NULL, SVCD_PROTO_TCP, 30080, ips, ports, 4) == 1,
+              "NodePort v6 frontend");
+    }
+    if (getenv("TEST_NFT_DEBUG"))
+        fputs(run("bash /tmp/nftw/dbg.sh"), stderr);
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strstr(out, "chain lb6_1_a60"), "v6 affinity chain");
+    CHECK(strstr(out, "chain lbn4_1_a60"), "nodeport affinity chain");
+    CHECK(strstr(run("nft list set inet svcd fe_lbn4_1_a60 2>&1"), "tcp . 30080"), "NodePort frontend");
+    CHECK(strstr(run("nft list set inet svcd fe_lb6_1_a60 2>&1"), "fd00:10:96::30 . tcp . 80"),
+          "v6 frontend");
+    CHECK(strstr(run("nft list set inet svcd fe_lb4_1_a60 2>&1"), "10.96.0.30 . sctp . 9999") &&
+              strstr(run("nft list set inet svcd fe_lbn4_1_a60 2>&1"), "sctp . 30099"),
+          "SCTP ClusterIP and NodePort frontends");
+    out = run("nft list table inet svcd 2>&1");  /* run() reuses one buffer */
+    CHECK(strstr(out, "10.96.0.30 . sctp . 9999 . 0x00000000 : 10.244.0.21 . 9999"),
+          "SCTP backend programmed");
+    CHECK(strstr(out, "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport "
+                      "@fe_lbn4_1_a60 goto lbn4_1_a60"), "NodePort rule");
+    CHECK(strstr(out, "update @aff6_0 { ip6 saddr . ip6 daddr . meta l4proto . th dport timeout 1m }"),
+          "affinity update rule");
+    if (failed)
+        fprintf(stderr, "%s\n", out);
+
+    /* ---- 5. a rejected transaction leaves the previous rules ---- */
+    char before[1 << 16];
+    /* delete behind svcd's back: its next incremental delete hits ENOENT */
+    out = run("nft delete element inet svcd be4 '{ 10.96.0.10 . tcp . 80 . 0x00000000 }' 2>&1");
+    CHECK(out[0] == '\0', "external delete: %s", out);
+    snprintf(before, sizeof(before), "%s", run("nft list table inet svcd 2>&1"));
+    load(st, POD("e", "{app: web}", "10.244.0.14", ""));
+    store_begin(st);
+    store_pod_delete(st, "default", "c");
+    store_commit(st);
+    CHECK(nftdp_sync_now(dp) == -1, "sync must fail");
+    CHECK(!nftdp_synced(dp), "not synced after failure");
+    CHECK(nftdp_last_error(dp) && strstr(nftdp_last_error(dp), "default/web") &&
+              strstr(nftdp_last_error(dp), "No such file"),
+          "error mapped to the object: %s", nftdp_last_error(dp) ? nftdp_last_error(dp) : "");
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strcmp(out, before) == 0, "kernel rules unchanged after a rejected batch");
+    CHECK(backends(dp, "10.96.0.10", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 2 &&
+              strcmp(buf, "10.244.0.13:8080 10.244.0.12:8080") == 0,
+          "in-memory state unchanged: %s", buf);
+    CHECK(nftdp_sync_now(dp) == -1, "second incremental retry fails too");
+    CHECK(nftdp_sync_now(dp) == 0, "then a full replace converges: %s",
+          nftdp_last_error(dp) ? nftdp_last_error(dp) : "");
+    CHECK(nftdp_synced(dp), "synced after recovery");
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strstr(out, "10.244.0.14 . 8080") && !strstr(out, "10.244.0.13 . 8080"),
+          "recovered table has the new endpoint set");
+    CHECK(backends(dp, "10.96.0.10", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 2 &&
+              strstr(buf, "10.244.0.14:8080"), "state after recovery: %s", buf);
+
+    /* ---- 6. restart: a new nftdp adopts the table and converges ---- */
+    snprintf(before, sizeof(before), "%s", run("nft list table inet svcd 2>&1"));
+    nftdp_free(dp);
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(strcmp(out, before) == 0, "rules stay after nftdp_free");
+    dp = nftdp_new(base, st, &cfg);
+    CHECK(dp && nftdp_sync_now(dp) == 0, "sync after restart");
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(count_of(out, "chain lb4_2 {") == 1, "one lb4_2 chain after adoption");
+    CHECK(!strstr(out, "chain lb4_3 {"), "unused chains dropped by the full replace");
+    CHECK(count_of(out, "table inet svcd") == 1, "one table");
+    CHECK(strstr(out, "10.244.0.14 . 8080"), "content after adoption");
+
+    /* ---- 7. service deleted: everything of it goes ---- */
+    store_begin(st);
+    store_service_delete(st, "default", "ds");
+    store_commit(st);
+    CHECK(nftdp_sync_now(dp) == 0, "sync after svc delete");
+    out = run("nft list table inet svcd 2>&1");
+    CHECK(!strstr(out, "10.96.0.30") && !strstr(out, "fd00:10:96::30") && !strstr(out, "30080"),
+          "ds gone:\n%s", out);
+    nftdp_get_stats(dp, &stt);
+    CHECK(stt.services == 2, "2 services programmed, got %zu", stt.services);
+
+    /* ---- 8. --cleanup ---- */
+    nftdp_free(dp);
+    dp = NULL;
+    CHECK(nftdp_cleanup("svcd") == 0, "cleanup");
+    out = run("nft list tables 2>&1");
+    CHECK(!strstr(out, "svcd"), "table gone: %s", out);
+    CHECK(nftdp_cleanup("svcd") == 0, "cleanup is idempotent");
+done:
+    nftdp_free(dp);
+    store_free(st);
+    event_base_free(base);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
