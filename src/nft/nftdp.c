@@ -114,7 +114,7 @@ struct nftdp {
     size_t n_backends, n_frontends;
     /* sync control */
     struct hmap *pending;   /* "ns/name" -> (void *)1 */
-    struct nftdp **slot;    /* our store subscription's context */
+    bool subscribed;        /* to the store (unsubscribed when freed) */
     bool need_full;
     bool initial_done;
     bool saw_commit;
@@ -1284,21 +1284,12 @@ static void nftdp_timer_cb(evutil_socket_t fd, short what, void *arg)
     nftdp_arm(dp, backoff);
 }
 
-/* The store has no unsubscribe: it keeps calling a subscriber for its
- * whole life. So the subscription points at a slot of this static table,
- * which nftdp_free() empties; a slot is never reused. */
-#define NFTDP_MAX_INSTANCES 256
-static struct nftdp *nftdp_slots[NFTDP_MAX_INSTANCES];
-static size_t nftdp_slots_used;
-
 static void nftdp_on_commit(void *ctx, struct store *st, uint64_t generation,
                             const struct store_change *changes, size_t n_changes,
                             bool pods_changed)
 {
     (void)st; (void)generation; (void)pods_changed;
-    struct nftdp *dp = *(struct nftdp **)ctx;
-    if (!dp)
-        return;  /* freed */
+    struct nftdp *dp = ctx;
     for (size_t i = 0; i < n_changes; i++) {
         char key[600];
         snprintf(key, sizeof(key), "%s/%s", changes[i].ns, changes[i].name);
@@ -1361,17 +1352,12 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
                              "endpoint slots programmed in nftables (per frontend)");
     dp->m_ct = metric_counter("svcd_nft_conntrack_deleted_total", NULL,
                               "UDP conntrack entries deleted for removed endpoints");
-    if (nftdp_slots_used == NFTDP_MAX_INSTANCES) {
-        log_err(MOD, "too many data plane instances in one process");
-        goto fail;
-    }
-    dp->slot = &nftdp_slots[nftdp_slots_used++];
-    *dp->slot = dp;
-    struct store_subscriber sub = { nftdp_on_commit, dp->slot };
+    struct store_subscriber sub = { nftdp_on_commit, dp };
     if (store_subscribe(st, &sub) < 0) {
         log_err(MOD, "cannot subscribe to the store");
         goto fail;
     }
+    dp->subscribed = true;
     /* No commit within 1 s (no manifests): sync the (empty) store then. */
     nftdp_arm(dp, 1000);
     return dp;
@@ -1384,8 +1370,8 @@ void nftdp_free(struct nftdp *dp)
 {
     if (!dp)
         return;
-    if (dp->slot)
-        *dp->slot = NULL;
+    if (dp->subscribed)
+        store_unsubscribe(dp->st, dp);
     if (dp->timer)
         event_free(dp->timer);
     if (dp->svcs)

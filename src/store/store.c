@@ -82,8 +82,8 @@ static void ptrvec_free(struct ptrvec *v)
 
 struct svc_entry {
     struct svcd_service *svc;
-    char key[STORE_KEY_MAX];          /* ns/name */
-    char sel_key[STORE_KEY_MAX];      /* index key of its first selector pair, "" if none */
+    char *key;                        /* ns/name */
+    char *sel_key;                    /* index key of its first selector pair, or NULL */
     struct svcd_endpoint *eps;
     size_t n_eps, cap_eps;
     unsigned change_flags;            /* pending in this batch */
@@ -93,7 +93,7 @@ struct svc_entry {
 
 struct pod_entry {
     struct svcd_pod *pod;
-    char key[STORE_KEY_MAX];
+    char *key;                        /* ns/name */
     struct ptrvec member_of;          /* svc_entry* this pod is an endpoint of */
 };
 
@@ -495,6 +495,8 @@ static void svc_entry_free(struct svc_entry *se)
     svc_entry_clear_eps(se);
     free(se->eps);
     model_service_free(se->svc);
+    free(se->key);
+    free(se->sel_key);
     free(se);
 }
 
@@ -511,6 +513,7 @@ static int free_pod_cb(void *ctx, const char *key, void *value)
     struct pod_entry *pe = value;
     ptrvec_free(&pe->member_of);
     model_pod_free(pe->pod);
+    free(pe->key);
     free(pe);
     return 0;
 }
@@ -643,15 +646,16 @@ static void svc_index_update(struct store *st, struct svc_entry *se)
     if (se->svc && !se->deleted && se->svc->has_selector && se->svc->selector.n > 0 &&
         se->svc->type != SVCD_SVC_EXTERNAL_NAME)
         store_pair_key(k, se->svc->meta.ns, &se->svc->selector.items[0]);
-    if (strcmp(k, se->sel_key) == 0)
+    if (strcmp(k, se->sel_key ? se->sel_key : "") == 0)
         return;
-    if (se->sel_key[0])
+    if (se->sel_key)
         index_remove(st->svc_sel, se->sel_key, se);
-    if (k[0] && index_add(st->svc_sel, k, se) < 0) {
+    free(se->sel_key);
+    se->sel_key = NULL;
+    if (k[0] && (index_add(st->svc_sel, k, se) < 0 || !(se->sel_key = strdup(k)))) {
         log_err("store", "out of memory indexing %s", se->key);
-        k[0] = '\0';
+        index_remove(st->svc_sel, k, se);
     }
-    snprintf(se->sel_key, sizeof(se->sel_key), "%s", k);
 }
 
 /* Drops se from the member lists of every pod it has as an endpoint. */
@@ -703,8 +707,7 @@ int store_service_upsert(struct store *st, struct svcd_service *svc)
             return -1;
         }
         se->svc = svc;
-        snprintf(se->key, sizeof(se->key), "%s", k);
-        if (hmap_set(st->services, k, se) < 0) {
+        if (!(se->key = strdup(k)) || hmap_set(st->services, k, se) < 0) {
             se->svc = NULL;
             svc_entry_free(se);
             model_service_free(svc);
@@ -803,8 +806,8 @@ int store_pod_upsert(struct store *st, struct svcd_pod *pod)
             return -1;
         }
         pe->pod = pod;
-        snprintf(pe->key, sizeof(pe->key), "%s", k);
-        if (hmap_set(st->pods, k, pe) < 0) {
+        if (!(pe->key = strdup(k)) || hmap_set(st->pods, k, pe) < 0) {
+            free(pe->key);
             free(pe);
             model_pod_free(pod);
             return -1;
@@ -832,6 +835,7 @@ int store_pod_delete(struct store *st, const char *ns, const char *name)
     st->pods_changed = true;
     ptrvec_free(&pe->member_of);
     model_pod_free(pe->pod);
+    free(pe->key);
     free(pe);
     return 0;
 }
