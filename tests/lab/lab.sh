@@ -320,6 +320,8 @@ lab_add_pod() {
         ip -n "$ns" link set lo up
         ip -n "$LAB_NODE_NS" link add "vp$i" type veth peer name eth0 netns "$ns"
         ip -n "$LAB_NODE_NS" link set "vp$i" master br0 up
+        # as kubelet's bridge does: a pod may reach itself through a VIP
+        ip -n "$LAB_NODE_NS" link set "vp$i" type bridge_slave hairpin on
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.eth0.accept_dad=0
         ip -n "$ns" addr add "$v4/24" dev eth0
         ip -n "$ns" addr add "$v6/64" dev eth0 nodad
@@ -362,9 +364,13 @@ _lab_setup_node() (
     set -e
     local node=$LAB_NODE_NS ext=$LAB_EXT_NS
     ip netns add "$node"
+    # send_redirects=0: pods on the bridge reach each other through the node
+    # (VIP DNAT); ICMP redirects would eat the per-host ICMP rate limit and
+    # hide "port unreachable" answers.
     ip netns exec "$node" sysctl -qw net.ipv4.ip_forward=1 \
         net.ipv6.conf.all.forwarding=1 net.ipv6.conf.all.accept_dad=0 \
-        net.ipv6.conf.default.accept_dad=0
+        net.ipv6.conf.default.accept_dad=0 net.ipv4.conf.all.send_redirects=0 \
+        net.ipv4.conf.default.send_redirects=0
     ip -n "$node" link set lo up
     ip -n "$node" link add br0 type bridge forward_delay 0 stp_state 0
     ip -n "$node" addr add "$LAB_NODE_IP4/24" dev br0
