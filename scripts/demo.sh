@@ -36,6 +36,8 @@ done
 cd "$(dirname "$0")/.." || exit 1
 REPO=$(pwd)
 BUILD=${DEMO_BUILD:-build}
+# How to call svcctl in the printed commands (relative builds from this directory).
+case $BUILD in /*) CTL=$BUILD/svcctl ;; *) CTL=./$BUILD/svcctl ;; esac
 
 if [[ $(id -u) != 0 ]]; then
     echo "demo.sh: run as root (it creates network namespaces)" >&2
@@ -140,9 +142,9 @@ it_wait 3 bash -c "ip netns exec $LAB_NODE_NS $SVCD_BUILD/svcctl get endpoints 2
 N=$LAB_NODE_NS
 P=${LAB_POD_NS[1]}
 demo_cmds=(
-    "ip netns exec $N ./$BUILD/svcctl get services"
-    "ip netns exec $N ./$BUILD/svcctl get endpoints -o wide"
-    "ip netns exec $N ./$BUILD/svcctl get pods -o wide"
+    "ip netns exec $N $CTL get services"
+    "ip netns exec $N $CTL get endpoints -o wide"
+    "ip netns exec $N $CTL get pods -o wide"
     "ip netns exec $N dig +time=1 +tries=1 +noall +answer @127.0.0.1 web.default.svc.cluster.local"
     "ip netns exec $N dig +time=1 +tries=1 +noall +answer @127.0.0.1 db.default.svc.cluster.local"
     "ip netns exec $N dig +time=1 +tries=1 +noall +answer @127.0.0.1 _http._tcp.web.default.svc.cluster.local SRV"
@@ -198,7 +200,7 @@ step "lab $LAB is up; press Ctrl-C to tear it down"
 echo "  svcd log: tail -f $SVCD_LOG"
 echo "  change Services: edit or add files in $LAB_MANIFESTS (svcd follows the directory)"
 echo "  stop a pod's server: kill \$(cat $LAB_TMP/web-2.pid)"
-echo "  list things: ip netns exec $N ./$BUILD/svcctl get endpoints -o wide"
+echo "  list things: ip netns exec $N $CTL get endpoints -o wide"
 while :; do
     sleep 3600 &
     wait $!

@@ -22,6 +22,9 @@ cmake --build build -j"$jobs"
 echo "== tests"
 (cd build && ctest --output-on-failure -j1) || fail=1
 
+echo "== demo smoke test (scripts/demo.sh --once)"
+./scripts/demo.sh --once --no-deps --no-build > build/demo.log 2>&1 || { tail -40 build/demo.log; fail=1; }
+
 if [ -z "${SVCD_TEST_QUICK:-}" ]; then
   echo "== tests under ASan+UBSan"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSVCD_SANITIZE=ON >/dev/null
