@@ -7,7 +7,8 @@
  *                               endpoints, full sync wall time (plan +
  *                               netlink + kernel commit), then 200 single-
  *                               endpoint changes (store commit -> kernel
- *                               commit: median / p99), RSS after the sync.
+ *                               commit: median / p99), RSS after the sync
+ *                               and the heap the data plane keeps (mallinfo2).
  *   bench_nft latency VIP_TARGET_IP PORT N_SERVICES REQUESTS
  *                               programs Service 10.96.0.1:80 -> target plus
  *                               N_SERVICES-1 other Services, then measures
@@ -21,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +58,13 @@ static long rss_kib(void)
     if (f)
         fclose(f);
     return v;
+}
+
+/* Bytes of heap in use (allocated, not freed), as glibc counts them. */
+static size_t heap_used(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
 }
 
 static double cpu_ms(void)
@@ -164,6 +173,7 @@ static int bench_sync(int argc, char **argv)
         load(st, n, 0, 0);
         double t1 = now_ms();
         long rss1 = rss_kib();
+        size_t heap1 = heap_used();
         double cpu0 = cpu_ms();
         if (nftdp_sync_now(dp) != 0) {
             fprintf(stderr, "full sync failed: %s\n", nftdp_last_error(dp));
@@ -173,6 +183,7 @@ static int bench_sync(int argc, char **argv)
         struct nftdp_stats s;
         nftdp_get_stats(dp, &s);
         long rss = rss_kib();
+        size_t heap2 = heap_used();
         fprintf(stderr, "  n=%u: full sync %.1f ms wall, of which kernel (sendmsg) %.1f ms; "
                 "CPU (user+sys) %.1f ms\n", n, s.last_sync_ms, s.last_kernel_ms, cpu_ms() - cpu0);
         if (getenv("BENCH_KEEP_N9")) {
@@ -233,6 +244,10 @@ static int bench_sync(int argc, char **argv)
                 "store's own commit takes median %.3f ms; RSS: %.1f MiB before load, %.1f MiB "
                 "after the store load, %.1f MiB after the sync\n", n, t1 - t0, ds[ITER / 2],
                 rss0 / 1024.0, rss1 / 1024.0, rss / 1024.0);
+        fprintf(stderr, "  n=%u: heap in use: %.1f MiB after the store load, %.1f MiB after the "
+                "sync (data plane: %.1f MiB, %.0f bytes per backend slot)\n", n,
+                heap1 / 1048576.0, heap2 / 1048576.0, ((double)heap2 - (double)heap1) / 1048576.0,
+                s.backends ? ((double)heap2 - (double)heap1) / (double)s.backends : 0.0);
         nftdp_free(dp);
         store_free(st);
         event_base_free(base);

@@ -30,6 +30,7 @@
 #include "svcd/log.h"
 #include "svcd/metrics.h"
 #include "svcd/nft.h"
+#include "svcd/nft_addrcount.h"
 #include "svcd/nft_batch.h"
 #include "svcd/nft_conntrack.h"
 #include "svcd/nft_msg.h"
@@ -66,6 +67,9 @@ struct fe {
     bool cluster;           /* a ClusterIP frontend (ports set) */
 };
 
+/* A Service's programmed (or planned) state. Packed: one allocation holds
+ * the struct, its frontends, every frontend's backends and the key
+ * (svcst_pack()), so free() of the struct frees it all. */
 struct svcst {
     char *key;              /* "ns/name" */
     struct fe *fes;
@@ -108,8 +112,8 @@ struct nftdp {
     struct hmap *svcs;      /* "ns/name" -> struct svcst */
     struct hmap *owner;     /* fe_key -> struct svcst */
     struct hmap *rc_chain;  /* struct nft_lbchain -> count */
-    struct hmap *rc_hairpin;/* fam+addr -> count */
-    struct hmap *rc_cips;   /* fam+addr -> count */
+    struct nft_addrcount rc_hairpin;  /* backend address -> frontends using it */
+    struct nft_addrcount rc_cips;     /* ClusterIP -> Services using it */
     struct hmap *aff_objs;  /* affinity sets / slot chains created ("s4:3", "c4:3:60") */
     size_t n_backends, n_frontends;
     /* sync control */
@@ -136,7 +140,14 @@ static double nftdp_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Frees a packed state (one block). Accepts NULL. */
 static void svcst_free(struct svcst *s)
+{
+    free(s);
+}
+
+/* Frees a state under construction (separate arrays). Accepts NULL. */
+static void svcst_free_loose(struct svcst *s)
 {
     if (!s)
         return;
@@ -145,6 +156,33 @@ static void svcst_free(struct svcst *s)
     free(s->fes);
     free(s->key);
     free(s);
+}
+
+/* Copies a state under construction into one block: struct, frontends,
+ * backends, key. NULL on ENOMEM. */
+static struct svcst *svcst_pack(const struct svcst *l)
+{
+    size_t nbe = 0;
+    for (size_t i = 0; i < l->n; i++)
+        nbe += l->fes[i].n;
+    size_t klen = strlen(l->key) + 1;
+    struct svcst *s = malloc(sizeof(*s) + l->n * sizeof(struct fe) + nbe * sizeof(struct be) +
+                             klen);
+    if (!s)
+        return NULL;
+    *s = *l;
+    s->fes = (struct fe *)(s + 1);
+    struct be *bp = (struct be *)(s->fes + l->n);
+    for (size_t i = 0; i < l->n; i++) {
+        s->fes[i] = l->fes[i];
+        s->fes[i].be = l->fes[i].n ? bp : NULL;
+        if (l->fes[i].n)
+            memcpy(bp, l->fes[i].be, l->fes[i].n * sizeof(*bp));
+        bp += l->fes[i].n;
+    }
+    s->key = (char *)bp;
+    memcpy(s->key, l->key, klen);
+    return s;
 }
 
 static int recvec_push(struct recvec *rv, const struct nft_elem *e, uint32_t owner)
@@ -618,13 +656,17 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
     }
     free(want);
     if (s->n == 0 && s->n_cips == 0) {
-        svcst_free(s);
+        svcst_free_loose(s);
         return NULL;
     }
-    return s;
+    struct svcst *packed = svcst_pack(s);
+    svcst_free_loose(s);
+    if (!packed)
+        *err = -1;
+    return packed;
 fail:
     free(want);
-    svcst_free(s);
+    svcst_free_loose(s);
     *err = -1;
     return NULL;
 }
@@ -639,7 +681,8 @@ struct sync_ctx {
     struct hmap *staged_owner;         /* fe_key -> staged index + 1 */
     struct recvec dels[NFT_SET__COUNT], adds[NFT_SET__COUNT];
     struct hmap *fe_dels, *fe_adds;    /* lb chain -> recvec of fe_<chain> elements */
-    struct hmap *d_chain, *d_hairpin, *d_cips;  /* deltas */
+    struct hmap *d_chain;              /* deltas: lb chain -> count */
+    struct nft_addrcount d_hairpin, d_cips;
     struct gone_udp *gone;
     size_t n_gone, cap_gone;
     size_t conflicts;
@@ -697,19 +740,13 @@ static int svcst_refs(struct sync_ctx *sc, const struct svcst *s, intptr_t d)
             if (rc_add(sc->d_chain, &c, sizeof(c), d) < 0)
                 return -1;
         }
-        for (uint32_t j = 0; j < f->n; j++) {
-            uint8_t hk[17];
-            hk[0] = f->k.fam;
-            memcpy(hk + 1, f->be[j].addr, 16);
-            if (rc_add(sc->d_hairpin, hk, sizeof(hk), d) < 0)
+        for (uint32_t j = 0; j < f->n; j++)
+            if (nft_addrcount_add(&sc->d_hairpin, f->k.fam, f->be[j].addr, (int32_t)d) < 0)
                 return -1;
-        }
     }
     for (size_t i = 0; i < s->n_cips; i++) {
-        uint8_t ck[17] = { 0 };
-        ck[0] = s->cips[i].family == AF_INET6 ? 6 : 4;
-        memcpy(ck + 1, s->cips[i].u.bytes, ipbytes(ck[0]));
-        if (rc_add(sc->d_cips, ck, sizeof(ck), d) < 0)
+        uint8_t fam = s->cips[i].family == AF_INET6 ? 6 : 4;
+        if (nft_addrcount_add(&sc->d_cips, fam, s->cips[i].u.bytes, (int32_t)d) < 0)
             return -1;
     }
     return 0;
@@ -742,8 +779,7 @@ static void resolve_conflicts(struct sync_ctx *sc, size_t idx)
             log_warn(MOD, "service %s: %s port %u/%u already used by another Service; skipped",
                      s->key, ab, f->k.port, f->k.proto);
             sc->conflicts++;
-            free(f->be);
-            continue;
+            continue;  /* its backends stay unused in the packed block */
         }
         hmap_set_bin(sc->staged_owner, &f->k, sizeof(f->k), (void *)(uintptr_t)(idx + 1));
         s->fes[w++] = *f;
@@ -882,23 +918,20 @@ static int chain_delta_cb(void *ctx, const char *key, void *val)
 
 struct ipset_emit {
     struct sync_ctx *sc;
-    struct hmap *cur;
+    const struct nft_addrcount *cur;
     bool hairpin;
 };
 
-static int ipset_delta_cb(void *ctx, const char *key, void *val)
+static int ipset_delta_cb(void *ctx, uint8_t fam, const uint8_t *addr, int32_t d)
 {
     struct ipset_emit *ie = ctx;
-    const uint8_t *k = (const uint8_t *)key;
-    intptr_t d = (intptr_t)(uintptr_t)val;
-    intptr_t cur = ie->sc->full ? 0 : (intptr_t)rc_get(ie->cur, k, 17);
-    uint8_t fam = k[0];
+    int32_t cur = ie->sc->full ? 0 : nft_addrcount_get(ie->cur, fam, addr);
     struct nft_elem e;
     memset(&e, 0, sizeof(e));
-    size_t o = enc_ip(e.key, fam, k + 1);
+    size_t o = enc_ip(e.key, fam, addr);
     enum nft_set_id set;
     if (ie->hairpin) {
-        enc_ip(e.key + o, fam, k + 1);
+        enc_ip(e.key + o, fam, addr);
         set = fam == 6 ? NFT_SET_HAIRPIN6 : NFT_SET_HAIRPIN4;
     } else {
         set = fam == 6 ? NFT_SET_CIPS6 : NFT_SET_CIPS4;
@@ -1023,8 +1056,8 @@ static void sync_ctx_free(struct sync_ctx *sc, bool keep_new)
     hmap_free(sc->fe_adds);
     hmap_free(sc->staged_owner);
     hmap_free(sc->d_chain);
-    hmap_free(sc->d_hairpin);
-    hmap_free(sc->d_cips);
+    nft_addrcount_clear(&sc->d_hairpin);
+    nft_addrcount_clear(&sc->d_cips);
     hmap_free(sc->new_objs);
     free(sc->gone);
 }
@@ -1051,21 +1084,32 @@ static int delta_apply_cb(void *ctx, const char *key, void *val)
     return 0;
 }
 
+struct addr_delta_apply {
+    struct nft_addrcount *dst;
+    int rc;
+};
+
+static int addr_delta_apply_cb(void *ctx, uint8_t fam, const uint8_t *addr, int32_t d)
+{
+    struct addr_delta_apply *da = ctx;
+    if (nft_addrcount_add(da->dst, fam, addr, d) < 0)
+        da->rc = -1;
+    return 0;
+}
+
 static void nftdp_reset_programmed(struct nftdp *dp)
 {
     hmap_foreach(dp->svcs, free_svcst_cb, NULL);
     hmap_free(dp->svcs);
     hmap_free(dp->owner);
     hmap_free(dp->rc_chain);
-    hmap_free(dp->rc_hairpin);
-    hmap_free(dp->rc_cips);
+    nft_addrcount_clear(&dp->rc_hairpin);
+    nft_addrcount_clear(&dp->rc_cips);
     hmap_free(dp->aff_objs);
     dp->aff_objs = hmap_new();
     dp->svcs = hmap_new();
     dp->owner = hmap_new();
     dp->rc_chain = hmap_new();
-    dp->rc_hairpin = hmap_new();
-    dp->rc_cips = hmap_new();
     dp->n_backends = dp->n_frontends = 0;
 }
 
@@ -1113,12 +1157,10 @@ static int nftdp_sync(struct nftdp *dp)
     int rc = -1;
     sc.staged_owner = hmap_new();
     sc.d_chain = hmap_new();
-    sc.d_hairpin = hmap_new();
-    sc.d_cips = hmap_new();
     sc.new_objs = hmap_new();
     sc.fe_dels = hmap_new();
     sc.fe_adds = hmap_new();
-    if (!sc.staged_owner || !sc.d_chain || !sc.d_hairpin || !sc.d_cips || !sc.new_objs ||
+    if (!sc.staged_owner || !sc.d_chain || !sc.new_objs ||
         !sc.fe_dels || !sc.fe_adds)
         goto oom;
     /* 1. which Services */
@@ -1145,11 +1187,11 @@ static int nftdp_sync(struct nftdp *dp)
     for (size_t i = 0; i < sc.n_stg; i++)
         if (diff_service(&sc, (uint32_t)i) < 0)
             goto oom;
-    struct ipset_emit ie = { &sc, dp->rc_hairpin, true };
-    if (hmap_foreach(sc.d_hairpin, ipset_delta_cb, &ie) != 0)
+    struct ipset_emit ie = { &sc, &dp->rc_hairpin, true };
+    if (nft_addrcount_foreach(&sc.d_hairpin, ipset_delta_cb, &ie) != 0)
         goto oom;
-    ie = (struct ipset_emit){ &sc, dp->rc_cips, false };
-    if (hmap_foreach(sc.d_cips, ipset_delta_cb, &ie) != 0)
+    ie = (struct ipset_emit){ &sc, &dp->rc_cips, false };
+    if (nft_addrcount_foreach(&sc.d_cips, ipset_delta_cb, &ie) != 0)
         goto oom;
     /* 4. batch */
     b = nft_batch_new();
@@ -1200,11 +1242,12 @@ static int nftdp_sync(struct nftdp *dp)
     }
     struct delta_apply da = { dp->rc_chain, sizeof(struct nft_lbchain), 0 };
     hmap_foreach(sc.d_chain, delta_apply_cb, &da);
-    da = (struct delta_apply){ dp->rc_hairpin, 17, 0 };
-    hmap_foreach(sc.d_hairpin, delta_apply_cb, &da);
-    da = (struct delta_apply){ dp->rc_cips, 17, 0 };
-    hmap_foreach(sc.d_cips, delta_apply_cb, &da);
-    if (da.rc < 0)
+    struct addr_delta_apply ada = { &dp->rc_hairpin, 0 };
+    nft_addrcount_foreach(&sc.d_hairpin, addr_delta_apply_cb, &ada);
+    int ada_rc = ada.rc;
+    ada = (struct addr_delta_apply){ &dp->rc_cips, 0 };
+    nft_addrcount_foreach(&sc.d_cips, addr_delta_apply_cb, &ada);
+    if (da.rc < 0 || ada_rc < 0 || ada.rc < 0)
         dp->need_full = true;  /* lost a reference count: rebuild next time */
     if (hmap_foreach(sc.new_objs, merge_obj_cb, dp->aff_objs) != 0)
         dp->need_full = true;
@@ -1331,13 +1374,10 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
     dp->svcs = hmap_new();
     dp->owner = hmap_new();
     dp->rc_chain = hmap_new();
-    dp->rc_hairpin = hmap_new();
-    dp->rc_cips = hmap_new();
     dp->aff_objs = hmap_new();
     dp->pending = hmap_new();
     dp->timer = evtimer_new(base, nftdp_timer_cb, dp);
-    if (!dp->svcs || !dp->owner || !dp->rc_chain || !dp->rc_hairpin || !dp->rc_cips ||
-        !dp->aff_objs || !dp->pending || !dp->timer) {
+    if (!dp->svcs || !dp->owner || !dp->rc_chain || !dp->aff_objs || !dp->pending || !dp->timer) {
         log_err(MOD, "out of memory");
         goto fail;
     }
@@ -1379,8 +1419,8 @@ void nftdp_free(struct nftdp *dp)
     hmap_free(dp->svcs);
     hmap_free(dp->owner);
     hmap_free(dp->rc_chain);
-    hmap_free(dp->rc_hairpin);
-    hmap_free(dp->rc_cips);
+    nft_addrcount_clear(&dp->rc_hairpin);
+    nft_addrcount_clear(&dp->rc_cips);
     hmap_free(dp->aff_objs);
     hmap_free(dp->pending);
     if (dp->nl)
