@@ -3,9 +3,9 @@
  *
  * Nothing here blocks the loop:
  *   - tcpSocket: non-blocking connect(), writable + SO_ERROR decides;
- *   - httpGet:   an evhttp client request (one connection per attempt,
- *                "Connection: close", as the kubelet disables keep-alive);
- *                200-399 is success; the body is drained as it arrives;
+ *   - httpGet:   handed to probe_http.c (lean client: one connection per
+ *                attempt, "Connection: close" as the kubelet disables
+ *                keep-alive, 200-399 is success, the body is not read);
  *   - exec:      fork(), setns() into the pod's netns, drop to an
  *                unprivileged uid/gid, exec; output read through a pipe
  *                event, exit seen through a pidfd event; on timeout the
@@ -16,6 +16,7 @@
  */
 #include "probe_internal.h"
 #include "probe_grpc.h"
+#include "probe_http.h"
 #include "svcd/log.h"
 
 #include <errno.h>
@@ -34,15 +35,10 @@
 #include <sched.h>
 #include <arpa/inet.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
-#define PROBE_OUTPUT_MAX PROBE_REASON_MAX  /* exec output / http body kept: only
-                                              the reason's worth is ever shown */
-#define PROBE_USER_AGENT "kube-probe/1.31"
+#define PROBE_OUTPUT_MAX PROBE_REASON_MAX  /* exec output kept: only the reason's
+                                              worth is ever shown */
 
 /* snprintf that truncates on purpose (reasons are capped at PROBE_REASON_MAX). */
 static void __attribute__((format(printf, 3, 4)))
@@ -72,13 +68,7 @@ struct probe_check {
     struct event *ev_io;
 
     /* http */
-    struct evhttp_connection *conn;
-    struct evhttp_request *req;
-    int http_code;
-    bool http_err_set;
-    enum evhttp_request_error http_err;
-    int http_errno;
-    char url[288];
+    struct probe_http *http;
 
     /* exec */
     pid_t pid;
@@ -89,7 +79,7 @@ struct probe_check {
     bool timed_out;
     bool exited;
 
-    /* output (exec) or body head (http) */
+    /* output (exec) */
     char out[PROBE_OUTPUT_MAX];
     size_t out_len;
 
@@ -104,7 +94,7 @@ static double probe_check_elapsed(const struct probe_check *c)
     return (double)(now.tv_sec - c->t0.tv_sec) + (double)(now.tv_nsec - c->t0.tv_nsec) / 1e9;
 }
 
-/* Releases everything but the struct's events owned by libevent http. */
+/* Releases everything the attempt holds, and the attempt. */
 static void probe_check_release(struct probe_check *c)
 {
     if (c->ev_timer)
@@ -130,14 +120,7 @@ static void probe_check_release(struct probe_check *c)
     }
     if (c->grpc)
         probe_grpc_free(c->grpc);
-    if (c->req) {
-        /* Cancelling frees the request, and (free_on_completion) the
-         * connection; its error callback sees c->finished and returns. */
-        struct evhttp_request *req = c->req;
-        c->req = NULL;
-        c->conn = NULL;
-        evhttp_cancel_request(req);
-    }
+    probe_http_free(c->http);         /* may be inside its done callback: allowed */
     free(c);
 }
 
@@ -278,176 +261,27 @@ static void probe_check_start_tcp(struct probe_check *c, const struct probe_chec
 
 /* ---- http ----------------------------------------------------------------- */
 
-static void probe_check_http_error(enum evhttp_request_error err, void *arg)
+static void probe_check_http_done(void *arg, enum probe_result res, const char *reason,
+                                  double duration_s)
 {
     struct probe_check *c = arg;
-    if (c->finished)
-        return;                      /* our own cancel */
-    c->http_err_set = true;
-    c->http_err = err;
-    c->http_errno = errno;
+    probe_check_finish(c, res, reason);
 }
 
-static int probe_check_http_header(struct evhttp_request *req, void *arg)
-{
-    struct probe_check *c = arg;
-    c->http_code = evhttp_request_get_response_code(req);
-    return 0;
-}
-
-static void probe_check_http_chunk(struct evhttp_request *req, void *arg)
-{
-    struct probe_check *c = arg;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(in);
-    size_t room = sizeof(c->out) - 1 - c->out_len;
-    if (room > 0 && n > 0) {
-        char tmp[PROBE_OUTPUT_MAX];
-        size_t take = n < room ? n : room;
-        if (take > sizeof(tmp))
-            take = sizeof(tmp);
-        int got = evbuffer_remove(in, tmp, take);
-        if (got > 0)
-            probe_check_keep_output(c, tmp, (size_t)got);
-    }
-    evbuffer_drain(in, evbuffer_get_length(in));
-}
-
-static void probe_check_http_conn_free(evutil_socket_t fd, short what, void *arg)
-{
-    evhttp_connection_free(arg);
-}
-
-static void probe_check_http_done(struct evhttp_request *req, void *arg)
-{
-    struct probe_check *c = arg;
-    char reason[PROBE_REASON_MAX];
-    c->req = NULL;                   /* libevent frees the request */
-    if (!c->http_err_set && !(req && evhttp_request_get_response_code(req) > 0) && c->conn) {
-        /* A failed connect() ends here without the error callback, and
-         * libevent 2.1 does not honour free_on_completion on that path:
-         * free the connection ourselves, from the loop, not from inside its
-         * own callback. */
-        struct timeval zero = { 0, 0 };
-        if (event_base_once(c->base, -1, EV_TIMEOUT, probe_check_http_conn_free, c->conn,
-                            &zero) < 0)
-            log_warn("probe", "cannot schedule freeing an HTTP connection");
-    }
-    c->conn = NULL;                  /* otherwise libevent frees it (free_on_completion) */
-    if (req && evhttp_request_get_response_code(req) > 0)
-        c->http_code = evhttp_request_get_response_code(req);
-    if (req && c->http_code > 0) {
-        /* A body not seen through the chunk callback (small responses). */
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
-        if (in && evbuffer_get_length(in) > 0)
-            probe_check_http_chunk(req, c);
-    }
-    if (c->http_code >= 200 && c->http_code < 400) {
-        probe_check_finish(c, PROBE_RESULT_SUCCESS, "");
-        return;
-    }
-    if (c->http_code > 0) {
-        char body[PROBE_REASON_MAX];
-        probe_check_output_reason(c, body, sizeof(body));
-        probe_fmt(reason, sizeof(reason), "HTTP probe failed with statuscode: %d%s%s",
-                 c->http_code, body[0] ? ": " : "", body);
-        probe_check_finish(c, PROBE_RESULT_FAILURE, reason);
-        return;
-    }
-    if (c->http_err_set && c->http_err == EVREQ_HTTP_TIMEOUT) {
-        probe_fmt(reason, sizeof(reason),
-                 "Get \"%s\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
-                 c->url);
-        probe_check_finish(c, PROBE_RESULT_TIMEOUT, reason);
-        return;
-    }
-    if (c->http_err_set && c->http_errno != 0 && c->http_err != EVREQ_HTTP_INVALID_HEADER) {
-        char dial[PROBE_REASON_MAX];
-        probe_check_tcp_reason(c, c->http_errno, dial, sizeof(dial));
-        probe_fmt(reason, sizeof(reason), "Get \"%s\": %s", c->url, dial);
-    } else if (!c->http_err_set) {
-        /* libevent reports a failed connect() by calling the request callback
-         * without a response and without the error callback; its errno is
-         * lost: refusal is the usual cause. */
-        char dial[PROBE_REASON_MAX];
-        probe_check_tcp_reason(c, ECONNREFUSED, dial, sizeof(dial));
-        probe_fmt(reason, sizeof(reason), "Get \"%s\": %s", c->url, dial);
-    } else if (c->http_err == EVREQ_HTTP_INVALID_HEADER) {
-        probe_fmt(reason, sizeof(reason), "Get \"%s\": malformed HTTP response", c->url);
-    } else {
-        probe_fmt(reason, sizeof(reason), "Get \"%s\": connection closed before a response",
-                 c->url);
-    }
-    probe_check_finish(c, PROBE_RESULT_FAILURE, reason);
-}
-
-/* Sets a header unless the probe's httpHeaders already name it. */
-static void probe_check_http_default(struct evkeyvalq *h, const struct svcd_kvmap *user,
-                                     const char *key, const char *value)
-{
-    if (user) {
-        for (size_t i = 0; i < user->n; i++)
-            if (strcasecmp(user->items[i].key, key) == 0)
-                return;
-    }
-    evhttp_add_header(h, key, value);
-}
-
+/* One attempt through a throw-away probe_http (the probe manager keeps one
+ * per probe instead and calls probe_http directly). */
 static void probe_check_start_http(struct probe_check *c, const struct probe_check_req *req)
 {
-    char ipbuf[INET6_ADDRSTRLEN];
-    char hostport[INET6_ADDRSTRLEN + 10];
-    const char *path = (req->path && req->path[0]) ? req->path : "/";
-
-    svcd_ip_format(&req->ip, ipbuf, sizeof(ipbuf));
-    if (req->ip.family == AF_INET6)
-        snprintf(hostport, sizeof(hostport), "[%s]:%u", ipbuf, (unsigned)req->port);
-    else
-        snprintf(hostport, sizeof(hostport), "%s:%u", ipbuf, (unsigned)req->port);
-    probe_fmt(c->url, sizeof(c->url), "http://%s%s%s", hostport, path[0] == '/' ? "" : "/", path);
-
-    c->conn = evhttp_connection_base_new(c->base, NULL, ipbuf, req->port);
-    if (!c->conn) {
-        probe_check_finish(c, PROBE_RESULT_ERROR, "evhttp_connection_base_new failed");
+    char err[PROBE_REASON_MAX];
+    c->http = probe_http_new(c->base, &req->ip, req->port, req->path, req->headers,
+                             req->timeout_ms, err, sizeof(err));
+    if (!c->http) {
+        probe_check_finish(c, PROBE_RESULT_ERROR, err[0] ? err : "out of memory");
         return;
     }
-    struct timeval tv = { req->timeout_ms / 1000, (req->timeout_ms % 1000) * 1000 };
-    evhttp_connection_set_timeout_tv(c->conn, &tv);
-    evhttp_connection_set_retries(c->conn, 0);
-    evhttp_connection_set_max_headers_size(c->conn, 16384);
-    evhttp_connection_free_on_completion(c->conn);
-
-    c->req = evhttp_request_new(probe_check_http_done, c);
-    if (!c->req) {
-        evhttp_connection_free(c->conn);
-        c->conn = NULL;
-        probe_check_finish(c, PROBE_RESULT_ERROR, "out of memory");
-        return;
-    }
-    evhttp_request_set_error_cb(c->req, probe_check_http_error);
-    evhttp_request_set_header_cb(c->req, probe_check_http_header);
-    evhttp_request_set_chunked_cb(c->req, probe_check_http_chunk);
-
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    if (req->headers) {
-        for (size_t i = 0; i < req->headers->n; i++)
-            evhttp_add_header(h, req->headers->items[i].key, req->headers->items[i].value);
-    }
-    probe_check_http_default(h, req->headers, "Host", hostport);
-    probe_check_http_default(h, req->headers, "User-Agent", PROBE_USER_AGENT);
-    probe_check_http_default(h, req->headers, "Accept", "*/*");
-    evhttp_add_header(h, "Connection", "close");
-
-    char uri[300];
-    snprintf(uri, sizeof(uri), "%s%s", path[0] == '/' ? "" : "/", path);
-    if (evhttp_make_request(c->conn, c->req, EVHTTP_REQ_GET, uri) < 0) {
-        /* libevent freed the request; the connection is ours. */
-        c->req = NULL;
-        evhttp_connection_free(c->conn);
-        c->conn = NULL;
-        probe_check_finish(c, PROBE_RESULT_ERROR, "evhttp_make_request failed");
-        return;
-    }
+    /* probe_http enforces the deadline and never reports from inside start. */
+    evtimer_del(c->ev_timer);
+    probe_http_start(c->http, probe_check_http_done, c);
 }
 
 /* ---- exec ----------------------------------------------------------------- */
@@ -638,15 +472,7 @@ static void probe_check_on_timer(evutil_socket_t fd, short what, void *arg)
         }
         probe_check_finish(c, PROBE_RESULT_TIMEOUT, "command timed out");
         return;
-    case SVCD_PROBE_HTTP:
-        if (c->url[0] && !c->ev_io) {
-            probe_fmt(reason, sizeof(reason),
-                     "Get \"%s\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
-                     c->url);
-            probe_check_finish(c, PROBE_RESULT_TIMEOUT, reason);
-            return;
-        }
-        /* fall through: https checked as tcp */
+    case SVCD_PROBE_HTTP:          /* only https (checked as tcp) times out here */
         /* FALLTHROUGH */
     case SVCD_PROBE_TCP:
         probe_fmt(reason, sizeof(reason), "dial tcp %s: i/o timeout", c->target);

@@ -16,6 +16,7 @@
  */
 #include "svcd/probe.h"
 #include "probe_internal.h"
+#include "probe_http.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +60,8 @@ struct probe_worker {
     struct event *timer;
     int64_t due_ms;                   /* monotonic time the timer is set for */
     struct probe_check *inflight;
+    struct probe_http *http;          /* httpGet: reusable client, made at first run */
+    bool http_inflight;
     struct probe_check_status st;
 };
 
@@ -365,6 +368,9 @@ static void probe_worker_free(struct probe_worker *w)
         probe_check_cancel(w->inflight);
         w->ctr->pod->mgr->stats.inflight--;
     }
+    if (w->http_inflight)
+        w->ctr->pod->mgr->stats.inflight--;
+    probe_http_free(w->http);
     if (w->timer)
         event_free(w->timer);
     w->ctr->pod->mgr->stats.workers--;
@@ -457,6 +463,7 @@ static void probe_worker_done(void *arg, enum probe_result res, const char *reas
     int64_t now_unix = probe_now_unix_ms();
 
     w->inflight = NULL;
+    w->http_inflight = false;
     mgr->stats.inflight--;
     mgr->stats.runs++;
     metric_set(mgr->m_inflight, (double)mgr->stats.inflight);
@@ -503,7 +510,7 @@ static void probe_worker_done(void *arg, enum probe_result res, const char *reas
     if (ev & PROBE_EV_STARTED) {
         /* Startup passed: run readiness and liveness now, not a period later. */
         for (int t = PROBE_TYPE_READINESS; t <= PROBE_TYPE_LIVENESS; t++)
-            if (c->w[t] && !c->w[t]->inflight) {
+            if (c->w[t] && !c->w[t]->inflight && !c->w[t]->http_inflight) {
                 evtimer_del(c->w[t]->timer);
                 int64_t wait = c->start_ms + c->w[t]->spec.initial_delay_ms - probe_now_mono_ms();
                 probe_worker_arm(c->w[t], wait > 0 ? wait : 0);
@@ -524,7 +531,7 @@ static void probe_worker_tick(evutil_socket_t fd, short what, void *arg)
      * ran it: its cached clock may fire a timer a little early. */
     int64_t due = w->due_ms;
     probe_worker_rearm(w);
-    if (w->inflight)
+    if (w->inflight || w->http_inflight)
         return;                          /* the previous attempt is still running */
     if (!probe_state_should_run(&c->state, w->type))
         return;                          /* held back by the startup probe */
@@ -558,6 +565,26 @@ static void probe_worker_tick(evutil_socket_t fd, short what, void *arg)
     if (err) {
         w->inflight = (struct probe_check *)1;   /* reported synchronously below */
         probe_worker_done(w, PROBE_RESULT_ERROR, err, 0);
+        return;
+    }
+    if (req.kind == SVCD_PROBE_HTTP && !req.https) {
+        /* httpGet: one reusable client per probe, request text built once. */
+        char herr[PROBE_REASON_MAX];
+        if (!w->http)
+            w->http = probe_http_new(mgr->base, &req.ip, req.port, req.path, req.headers,
+                                     req.timeout_ms, herr, sizeof(herr));
+        if (!w->http && herr[0]) {
+            w->inflight = (struct probe_check *)1;   /* reported synchronously below */
+            probe_worker_done(w, PROBE_RESULT_ERROR, herr, 0);
+            return;
+        }
+        if (w->http && probe_http_start(w->http, probe_worker_done, w) == 0) {
+            w->http_inflight = true;
+            metric_set(mgr->m_inflight, (double)mgr->stats.inflight);
+            return;
+        }
+        mgr->stats.inflight--;
+        log_err(PROBE_MOD, "out of memory starting a probe of %s", pp->key);
         return;
     }
     w->inflight = probe_check_start(mgr->base, &req, probe_worker_done, w);

@@ -5,7 +5,8 @@
  * (unshare(CLONE_NEWNET)) with only lo up, so it can bind fixed ports and
  * touches nothing of the machine's networking. Servers run on the same
  * event loop as the probes: an evhttp server (/ok, /fail, /redirect, /hang
- * that never answers, /hdr that wants httpHeaders), a raw TCP listener, and
+ * that never answers, /hdr that wants httpHeaders), a raw TCP listener, a
+ * canned-answer HTTP/1 server (parsing edge cases, the exact request text), and
  * a canned HTTP/2 gRPC-health server. exec probes check the unprivileged
  * uid, output capture, the timeout kill, and setns() into a named netns.
  * Needs root (skips with exit 0 and a message otherwise).
@@ -34,11 +35,13 @@
 #include <event2/listener.h>
 
 #include "../../src/probe/probe_internal.h"
+#include "../../src/probe/probe_http.h"
 
 #define HTTP_PORT 18080
 #define TCP_PORT 18081
 #define GRPC_PORT 18082      /* answers SERVING */
 #define GRPC_BAD_PORT 18083  /* answers NOT_SERVING */
+#define RAW_PORT 18084       /* canned HTTP answers, see raw_cases */
 #define CLOSED_PORT 18099
 
 static int n_pass, n_fail;
@@ -302,6 +305,252 @@ static void test_net(void)
     svcd_kvmap_free(&hdrs);
 }
 
+/* ---- canned HTTP answers (probe_http's parsing and request text) ------------------- */
+
+/* The raw server answers every connection with raw_answer once it has read
+ * the request head (kept in raw_request); raw_split sends the answer in two
+ * parts 50 ms apart; raw_answer NULL closes without answering. */
+static const char *raw_answer;
+static size_t raw_answer_len;
+static bool raw_split;
+static char raw_request[4096];
+
+static void raw_written(struct bufferevent *bev, void *arg)
+{
+    if (arg == NULL)                 /* whole answer queued and now sent */
+        bufferevent_free(bev);
+}
+
+static void raw_second_half(evutil_socket_t fd, short w, void *arg)
+{
+    struct bufferevent *bev = arg;
+    size_t half = raw_answer_len / 2;
+    bufferevent_setcb(bev, NULL, raw_written, NULL, NULL);
+    bufferevent_write(bev, raw_answer + half, raw_answer_len - half);
+}
+
+static void raw_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0)
+        return;
+    size_t n = (size_t)end.pos + 4;
+    if (n >= sizeof(raw_request))
+        n = sizeof(raw_request) - 1;
+    evbuffer_remove(in, raw_request, n);
+    raw_request[n] = '\0';
+    if (!raw_answer) {
+        bufferevent_free(bev);
+        return;
+    }
+    if (raw_split) {
+        size_t half = raw_answer_len / 2;
+        bufferevent_setcb(bev, NULL, raw_written, NULL, (void *)1);
+        bufferevent_write(bev, raw_answer, half);
+        struct timeval tv = { 0, 50000 };
+        event_base_once(base, -1, EV_TIMEOUT, raw_second_half, bev, &tv);
+        return;
+    }
+    bufferevent_setcb(bev, NULL, raw_written, NULL, NULL);
+    bufferevent_write(bev, raw_answer, raw_answer_len);
+}
+
+static void raw_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        bufferevent_free(bev);
+}
+
+static void srv_raw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                           int socklen, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(bev, raw_read, NULL, raw_event, NULL);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static char big_header_answer[20000];
+
+struct raw_case {
+    const char *name;
+    const char *answer;          /* NULL: close without answering */
+    bool split;
+    enum probe_result want;
+    const char *want_reason;     /* substring, or NULL */
+};
+
+static const struct raw_case raw_cases[] = {
+    { "200 with body", "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfine", false,
+      PROBE_RESULT_SUCCESS, NULL },
+    { "100 Continue then 204", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+      false, PROBE_RESULT_SUCCESS, NULL },
+    { "100 Continue then 503",
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n", false,
+      PROBE_RESULT_FAILURE, "HTTP probe failed with statuscode: 503" },
+    { "399 is success", "HTTP/1.1 399 Odd\r\nContent-Length: 0\r\n\r\n", false,
+      PROBE_RESULT_SUCCESS, NULL },
+    { "400 is failure", "HTTP/1.0 400 Bad Request\r\n\r\n", false, PROBE_RESULT_FAILURE,
+      "statuscode: 400" },
+    { "answer in two reads", "HTTP/1.1 200 OK\r\nX-Filler: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", true,
+      PROBE_RESULT_SUCCESS, NULL },
+    { "not HTTP", "SSH-2.0-OpenSSH_9.2\r\n\r\n", false, PROBE_RESULT_FAILURE,
+      "malformed HTTP response" },
+    { "closed without answer", NULL, false, PROBE_RESULT_FAILURE,
+      "connection closed before a response" },
+    { "closed mid-headers", "HTTP/1.1 200 OK\r\nX-Cut: yes", false, PROBE_RESULT_FAILURE,
+      "connection closed before a response" },
+    { "huge headers", big_header_answer, false, PROBE_RESULT_FAILURE, "larger than" },
+};
+
+static void test_http_raw(void)
+{
+    /* 20 kB of headers, never finished: the client must give up. */
+    size_t off = (size_t)snprintf(big_header_answer, sizeof(big_header_answer),
+                                  "HTTP/1.1 200 OK\r\n");
+    while (off + 40 < sizeof(big_header_answer))
+        off += (size_t)snprintf(big_header_answer + off, sizeof(big_header_answer) - off,
+                                "X-Pad: %030d\r\n", 0);
+    const char *only = getenv("PROBE_TEST_ONLY");
+    for (size_t i = 0; i < sizeof(raw_cases) / sizeof(raw_cases[0]); i++) {
+        const struct raw_case *tc = &raw_cases[i];
+        if (only && !strstr(tc->name, only))
+            continue;
+        raw_answer = tc->answer;
+        raw_answer_len = tc->answer ? strlen(tc->answer) : 0;
+        raw_split = tc->split;
+        struct probe_check_req r = net_req(SVCD_PROBE_HTTP, RAW_PORT, "/healthz", 1000);
+        struct outcome o = run(&r);
+        CHECK(o.res == tc->want, "raw %s: result %s, want %s (%s)", tc->name,
+              probe_result_name(o.res), probe_result_name(tc->want), o.reason);
+        if (tc->want_reason)
+            CHECK(strstr(o.reason, tc->want_reason) != NULL, "raw %s: reason \"%s\" lacks \"%s\"",
+                  tc->name, o.reason, tc->want_reason);
+        CHECK(o.dur < 0.5, "raw %s: took %.3f s", tc->name, o.dur);
+    }
+    raw_split = false;
+
+    /* The request text: default headers, then with httpHeaders overriding Host. */
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    raw_answer = ok;
+    raw_answer_len = strlen(ok);
+    struct probe_check_req r = net_req(SVCD_PROBE_HTTP, RAW_PORT, "healthz?x=1", 1000);
+    raw_request[0] = '\0';
+    struct outcome o = run(&r);
+    CHECK(o.res == PROBE_RESULT_SUCCESS, "raw request: %s", o.reason);
+    char want_host[64];
+    snprintf(want_host, sizeof(want_host), "\r\nHost: 127.0.0.1:%d\r\n", RAW_PORT);
+    CHECK(strncmp(raw_request, "GET /healthz?x=1 HTTP/1.1\r\n", 27) == 0,
+          "request line (path without leading slash gets one): \"%.40s\"", raw_request);
+    CHECK(strstr(raw_request, want_host) != NULL, "default Host header: \"%s\"", raw_request);
+    CHECK(strstr(raw_request, "\r\nUser-Agent: kube-probe/") != NULL, "User-Agent: \"%s\"",
+          raw_request);
+    CHECK(strstr(raw_request, "\r\nAccept: */*\r\n") != NULL, "Accept: \"%s\"", raw_request);
+    CHECK(strstr(raw_request, "\r\nConnection: close\r\n") != NULL, "Connection: close: \"%s\"",
+          raw_request);
+
+    struct svcd_kvmap hdrs = { 0 };
+    svcd_kvmap_set(&hdrs, "host", "app.example");
+    svcd_kvmap_set(&hdrs, "Accept", "application/json");
+    svcd_kvmap_set(&hdrs, "X-Probe", "yes");
+    r.headers = &hdrs;
+    r.path = "/";
+    raw_request[0] = '\0';
+    o = run(&r);
+    CHECK(o.res == PROBE_RESULT_SUCCESS, "raw request with headers: %s", o.reason);
+    CHECK(strstr(raw_request, "\r\nhost: app.example\r\n") != NULL &&
+          strstr(raw_request, "\r\nHost: ") == NULL, "Host override, once: \"%s\"", raw_request);
+    CHECK(strstr(raw_request, "\r\nAccept: application/json\r\n") != NULL &&
+          strstr(raw_request, "*/*") == NULL, "Accept override: \"%s\"", raw_request);
+    CHECK(strstr(raw_request, "\r\nX-Probe: yes\r\n") != NULL, "user header: \"%s\"", raw_request);
+
+    /* Header values that would split the request are refused, not sent. */
+    svcd_kvmap_set(&hdrs, "X-Evil", "a\r\nX-Injected: 1");
+    raw_request[0] = '\0';
+    o = run(&r);
+    CHECK(o.res == PROBE_RESULT_ERROR && strstr(o.reason, "invalid header"),
+          "CRLF in a header value: %s \"%s\"", probe_result_name(o.res), o.reason);
+    CHECK(raw_request[0] == '\0', "nothing sent for an invalid header: \"%s\"", raw_request);
+    svcd_kvmap_free(&hdrs);
+    r.headers = NULL;
+    r.path = "/with space";
+    o = run(&r);
+    CHECK(o.res == PROBE_RESULT_ERROR && strstr(o.reason, "path"), "path with a space: %s \"%s\"",
+          probe_result_name(o.res), o.reason);
+}
+
+/* ---- probe_http reused across attempts (as the manager uses it) ----------------------- */
+
+static void on_http_done(void *ctx, enum probe_result res, const char *reason, double dur)
+{
+    on_done(ctx, res, reason, dur);
+}
+
+static struct outcome run_http(struct probe_http *h)
+{
+    struct outcome o = { 0 };
+    CHECK(probe_http_start(h, on_http_done, &o) == 0, "probe_http_start");
+    CHECK(!o.done, "probe_http reported from inside start");
+    struct event *guard = evtimer_new(base, on_guard, NULL);
+    struct timeval tv = { 5, 0 };
+    evtimer_add(guard, &tv);
+    while (!o.done && evtimer_pending(guard, NULL))
+        event_base_dispatch(base);
+    event_free(guard);
+    return o;
+}
+
+static void test_http_reuse(void)
+{
+    struct svcd_ip ip;
+    svcd_ip_parse("127.0.0.1", &ip);
+    char err[PROBE_REASON_MAX];
+    struct probe_http *h = probe_http_new(base, &ip, HTTP_PORT, "/ok", NULL, 1000, err,
+                                          sizeof(err));
+    CHECK(h != NULL, "probe_http_new: %s", err);
+    if (!h)
+        return;
+    for (int i = 0; i < 3; i++) {
+        struct outcome o = run_http(h);
+        CHECK(o.done && o.res == PROBE_RESULT_SUCCESS, "reused attempt %d: %s (%s)", i,
+              probe_result_name(o.res), o.reason);
+        CHECK(!probe_http_running(h), "idle after attempt %d", i);
+    }
+    /* Busy: a second start is refused; cancel, then it runs again. */
+    struct outcome o1 = { 0 };
+    CHECK(probe_http_start(h, on_http_done, &o1) == 0, "start before cancel");
+    CHECK(probe_http_start(h, on_http_done, &o1) == -1, "second start while running refused");
+    probe_http_cancel(h);
+    CHECK(!probe_http_running(h), "idle after cancel");
+    struct outcome o = run_http(h);
+    CHECK(!o1.done, "cancelled attempt reported");
+    CHECK(o.res == PROBE_RESULT_SUCCESS, "attempt after cancel: %s", o.reason);
+    probe_http_free(h);
+
+    /* The refused answer comes from the loop too, and the object is reusable. */
+    h = probe_http_new(base, &ip, CLOSED_PORT, "/", NULL, 1000, err, sizeof(err));
+    CHECK(h != NULL, "probe_http_new closed port");
+    if (!h)
+        return;
+    for (int i = 0; i < 2; i++) {
+        o = run_http(h);
+        CHECK(o.res == PROBE_RESULT_FAILURE && strstr(o.reason, "dial tcp 127.0.0.1:18099: connect: connection refused"),
+              "refused attempt %d: %s \"%s\"", i, probe_result_name(o.res), o.reason);
+    }
+    probe_http_free(h);
+
+    /* IPv6 literal in Host and in the reason. */
+    struct svcd_ip ip6;
+    svcd_ip_parse("::1", &ip6);
+    h = probe_http_new(base, &ip6, CLOSED_PORT, "/x", NULL, 1000, err, sizeof(err));
+    if (h) {
+        o = run_http(h);
+        CHECK(strstr(o.reason, "Get \"http://[::1]:18099/x\"") != NULL, "ipv6 reason: \"%s\"",
+              o.reason);
+        probe_http_free(h);
+    }
+}
+
 /* True when pid is gone or a zombie within 1 s (init reaps orphans late). */
 static bool proc_gone(int pid)
 {
@@ -533,13 +782,16 @@ int main(void)
     struct evconnlistener *tcp = listen_on(TCP_PORT, srv_tcp_accept, NULL);
     struct evconnlistener *g1 = listen_on(GRPC_PORT, srv_grpc_accept, (void *)(intptr_t)1);
     struct evconnlistener *g2 = listen_on(GRPC_BAD_PORT, srv_grpc_accept, (void *)(intptr_t)2);
-    if (!tcp || !g1 || !g2) {
+    struct evconnlistener *raw = listen_on(RAW_PORT, srv_raw_accept, NULL);
+    if (!tcp || !g1 || !g2 || !raw) {
         printf("cannot listen\n0 passed, 1 failed\n");
         return 1;
     }
 
     test_grpc_codec();
     test_net();
+    test_http_raw();
+    test_http_reuse();
     if (!getenv("PROBE_TEST_ONLY")) {
         test_exec();
         test_cancel();
@@ -548,6 +800,7 @@ int main(void)
     evconnlistener_free(tcp);
     evconnlistener_free(g1);
     evconnlistener_free(g2);
+    evconnlistener_free(raw);
     evhttp_free(http);
     event_base_free(base);
     cleanup_netns();
