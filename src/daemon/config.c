@@ -291,8 +291,10 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
     case OPT_DNS_LISTEN:
         if (c->n_dns_listen == SVCD_MAX_LISTEN)
             return config_err(o, "at most %d addresses", SVCD_MAX_LISTEN);
-        if (config_parse_hostport(v, 53, &c->dns_listen[c->n_dns_listen]) < 0)
-            return config_err(o, "must be ADDR:PORT, [V6ADDR]:PORT or ADDR (got \"%s\")", v);
+        if (config_parse_hostport(v, 53, &c->dns_listen[c->n_dns_listen]) < 0 ||
+            c->dns_listen[c->n_dns_listen].port == 0)
+            return config_err(o, "must be ADDR:PORT, [V6ADDR]:PORT or ADDR, port 1-65535 "
+                              "(got \"%s\")", v);
         c->n_dns_listen++;
         return 0;
     case OPT_CLUSTER_DOMAIN: {
@@ -616,6 +618,9 @@ static int config_parse(struct svcd_config *c, int argc, char **argv, bool *clea
             const char *bad = argv[optind - 1];
             if (optopt == 0)
                 fprintf(stderr, "svcd: unknown option %s (see svcd --help)\n", bad);
+            else if (optopt > 0 && optopt <= OPT_HELP && strchr(bad, '='))
+                fprintf(stderr, "svcd: %s: --%.*s takes no value (see svcd --help)\n", bad,
+                        (int)(strchr(bad, '=') - bad - 2), bad + 2);
             else if (optopt > 0 && optopt <= OPT_HELP)
                 fprintf(stderr, "svcd: %s needs a value (see svcd --help)\n", bad);
             else

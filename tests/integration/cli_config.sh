@@ -39,6 +39,8 @@ expect 2 '--stub-domain: must be DOMAIN=ADDR' --stub-domain corp.example
 expect 2 '--dns-pod-records: must be true or false' --dns-pod-records maybe
 expect 2 '--dns-udp-max: must be a whole number from 512 to 65535' --dns-udp-max 100
 expect 2 'unknown option --frobnicate' --frobnicate
+expect 2 '--no-nft=false: --no-nft takes no value' --no-nft=false
+expect 2 '--dns-listen: must be ADDR:PORT.*port 1-65535' --dns-listen 127.0.0.1:0
 expect 2 '--manifests needs a value' --manifests
 expect 2 'unexpected argument "extra"' extra
 expect 2 'dns-cache-min-ttl \(100\) is larger than --dns-cache-max-ttl \(10\)' \
