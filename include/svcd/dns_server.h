@@ -37,6 +37,8 @@ struct dns_server *dns_server_new(struct event_base *base, struct store *st,
 void dns_server_free(struct dns_server *s);
 /* The store generation the served zone reflects. */
 uint64_t dns_server_generation(const struct dns_server *s);
+/* Drops every cached upstream answer (SIGHUP). */
+void dns_server_flush_cache(struct dns_server *s);
 
 /* ---- query processing without I/O --------------------------------------- */
 

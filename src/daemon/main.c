@@ -8,7 +8,7 @@
  *
  * Signals: SIGTERM/SIGINT stop the loop (the nftables rules stay, so
  * traffic keeps flowing while svcd restarts); SIGHUP reloads the config
- * file (log settings) and rescans the manifests.
+ * file (log settings), rescans the manifests and flushes the DNS cache.
  */
 #include <errno.h>
 #include <signal.h>
@@ -96,6 +96,7 @@ static void svcd_on_hup(evutil_socket_t sig, short what, void *arg)
     }
     if (d->md)
         manifest_dir_rescan(d->md);
+    dns_server_flush_cache(d->dns);
 }
 
 static void svcd_teardown(struct svcd *d)

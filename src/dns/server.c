@@ -918,6 +918,12 @@ fail:
     return NULL;
 }
 
+void dns_server_flush_cache(struct dns_server *s)
+{
+    if (s && s->fwd)
+        dns_forwarder_flush(s->fwd);
+}
+
 uint64_t dns_server_generation(const struct dns_server *s)
 {
     return dns_zone_generation(s->zone);
