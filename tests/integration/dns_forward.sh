@@ -90,7 +90,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 it_assert_contains "$out" "status: SERVFAIL" "uncached name with upstream down: SERVFAIL"
 it_check "SERVFAIL within 5 s (${ms} ms)" test "$ms" -lt 5000
 
-# Metrics.
+# Metrics (read before SIGHUP empties the cache gauge).
 m=$(admin_get /metrics)
 for name in svcd_dns_cache_hits_total svcd_dns_cache_misses_total svcd_dns_cache_entries \
     svcd_dns_upstream_queries_total svcd_dns_upstream_failures_total; do
@@ -98,5 +98,11 @@ for name in svcd_dns_cache_hits_total svcd_dns_cache_misses_total svcd_dns_cache
 done
 hits=$(printf '%s\n' "$m" | awk '$1 == "svcd_dns_cache_hits_total" {print $2}')
 it_check "cache hits counted (${hits:-none})" test "${hits%.*}" -ge 3
+
+# SIGHUP flushes the cache: with the upstream gone, the once-cached name fails now.
+svcd_signal HUP
+sleep 0.3
+out=$(ask www.ext.test)
+it_assert_contains "$out" "status: SERVFAIL" "SIGHUP flushed the cache"
 
 it_finish
