@@ -123,7 +123,8 @@ struct probe_options {
  * in the store are picked up at once. Returns NULL on ENOMEM. The store and
  * the base must outlive the manager. Registers its metrics:
  *   svcd_probe_total{probe,kind,result}, svcd_probe_restarts_needed_total,
- *   svcd_probe_duration_seconds{kind}, svcd_probe_pods, svcd_probe_inflight.
+ *   svcd_probe_duration_seconds{kind}, svcd_probe_pods, svcd_probe_inflight,
+ *   svcd_probe_pod_visits_total (pods looked at after store commits).
  * (metrics_reset() must not be called while a manager exists.) */
 struct probe_mgr *probe_mgr_new(struct event_base *base, struct store *st);
 /* Same, with options (NULL = defaults). */

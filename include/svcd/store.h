@@ -44,13 +44,32 @@ struct store_change {
 
 /* A subscriber is told once per commit. changes lists each changed Service
  * once. pods_changed is true when any pod was added/changed/removed (for
- * pod DNS records). The callback must not mutate the store. */
+ * pod DNS records); store_changed_pods() tells which, during the callback.
+ * The callback must not mutate the store. */
 struct store_subscriber {
     void (*on_commit)(void *ctx, struct store *st, uint64_t generation,
                       const struct store_change *changes, size_t n_changes,
                       bool pods_changed);
     void *ctx;
 };
+
+/* One pod that changed in the commit being notified: upserted with new
+ * content, deleted, marked terminating, or given a new probe verdict by
+ * store_pod_set_probe_ready(). Strings are owned by the store. */
+struct store_pod_ref {
+    const char *ns;
+    const char *name;
+    bool deleted;        /* absent after the commit (store_pod_get() is NULL) */
+};
+
+/* The pods that changed in the commit being notified, each key listed once
+ * (a pod deleted and added again in one batch is listed once, not deleted).
+ * Only meaningful inside on_commit: *out and its strings are valid during
+ * the callback only. Returns the count (0 outside a callback, or when no
+ * pod changed, with *out NULL), or SIZE_MAX with *out NULL when the store
+ * could not record the list (ENOMEM): the subscriber must then rescan
+ * every pod with store_foreach_pod(). */
+size_t store_changed_pods(const struct store *st, const struct store_pod_ref **out);
 
 /* Returns a new empty store at generation 0, or NULL on ENOMEM. */
 struct store *store_new(void);

@@ -2,10 +2,12 @@
  * probe_mgr: pod readiness the kubelet way, for pods whose source does not
  * report it.
  *
- * Data flow: store commit (pods_changed) -> probe_mgr_scan() walks the pods,
- * keeps one struct probe_pod per probed pod (keyed "ns/name", rebuilt when
- * the uid, IP, netns or a probe spec changes; untouched when only the
- * fingerprint of other fields moved) -> one struct probe_worker per
+ * Data flow: store commit (pods_changed) -> only the pods that commit
+ * changed are looked at (store_changed_pods(); every pod at creation, or
+ * when the store lost the list) -> one struct probe_pod per probed pod
+ * (keyed "ns/name", rebuilt when the uid, IP, netns or a probe spec
+ * changes; untouched when only the fingerprint of other fields moved, or
+ * when the change was the manager's own verdict) -> one struct probe_worker per
  * configured probe, each with its own timer on the loop -> probe_check runs
  * an attempt -> probe_state applies thresholds -> a changed verdict is queued
  * and written to the store in one batch from a zero-delay event (a store
@@ -111,6 +113,7 @@ struct probe_mgr {
     struct probe_options opts;
     struct hmap *pods;
     uint64_t scan_gen;
+    uint64_t n_visits;                /* pods looked at by the current sync */
     bool initial_scan;
     struct event *ev_flush;
     struct probe_pending *pending;
@@ -121,6 +124,7 @@ struct probe_mgr {
     struct metric *m_restarts;
     struct metric *m_pods;
     struct metric *m_inflight;
+    struct metric *m_visits;
 };
 
 /* ---- names ------------------------------------------------------------------ */
@@ -191,6 +195,9 @@ static void probe_mgr_metrics_init(struct probe_mgr *mgr)
                                      "Liveness/startup probe failures that would restart a container.");
     mgr->m_pods = metric_gauge("svcd_probe_pods", NULL, "Pods whose readiness svcd probes.");
     mgr->m_inflight = metric_gauge("svcd_probe_inflight", NULL, "Probes running now.");
+    mgr->m_visits = metric_counter("svcd_probe_pod_visits_total", NULL,
+                                   "Pods the probe manager looked at after store commits "
+                                   "(only the changed ones, except at start).");
     for (int k = SVCD_PROBE_EXEC; k <= SVCD_PROBE_GRPC; k++) {
         char labels[64];
         snprintf(labels, sizeof(labels), "kind=\"%s\"", probe_kind_name((enum svcd_probe_kind)k));
@@ -814,6 +821,7 @@ static void probe_pod_update_verdict(struct probe_pod *pp)
 static int probe_mgr_scan_pod(void *ctx, const struct svcd_pod *pod)
 {
     struct probe_mgr *mgr = ctx;
+    mgr->n_visits++;
     if (pod->phase != SVCD_PHASE_RUNNING || !probe_pod_has_probes(pod))
         return 0;                        /* no opinion; dropped below if tracked */
     char key[512];
@@ -871,6 +879,28 @@ static int probe_mgr_collect_gone(void *ctx, const char *key, void *value)
     return 0;
 }
 
+/* Stops probing pp (its pod is gone, stopped running or lost its probes)
+ * and hands the pod's readiness back to its source. */
+static void probe_mgr_forget(struct probe_mgr *mgr, struct probe_pod *pp)
+{
+    const struct svcd_pod *pod = store_pod_get(mgr->st, pp->ns, pp->name);
+    if (pod && pod->probe_ready != SVCD_UNKNOWN)
+        probe_mgr_queue(mgr, pp->ns, pp->name, SVCD_UNKNOWN);
+    log_debug(PROBE_MOD, "stop probing pod %s", pp->key);
+    hmap_del(mgr->pods, pp->key);
+    probe_pod_free(pp);
+}
+
+/* After a sync: counts and gauges. */
+static void probe_mgr_synced(struct probe_mgr *mgr)
+{
+    metric_add(mgr->m_visits, (double)mgr->n_visits);
+    mgr->n_visits = 0;
+    mgr->stats.pods = hmap_count(mgr->pods);
+    metric_set(mgr->m_pods, (double)mgr->stats.pods);
+}
+
+/* Looks at every pod in the store (and forgets tracked pods not seen). */
 static void probe_mgr_scan(struct probe_mgr *mgr)
 {
     mgr->scan_gen++;
@@ -878,18 +908,34 @@ static void probe_mgr_scan(struct probe_mgr *mgr)
 
     struct probe_scan_gone gone = { .mgr = mgr };
     hmap_foreach(mgr->pods, probe_mgr_collect_gone, &gone);
-    for (size_t i = 0; i < gone.n; i++) {
-        struct probe_pod *pp = gone.items[i];
-        const struct svcd_pod *pod = store_pod_get(mgr->st, pp->ns, pp->name);
-        if (pod && pod->probe_ready != SVCD_UNKNOWN)
-            probe_mgr_queue(mgr, pp->ns, pp->name, SVCD_UNKNOWN);
-        log_debug(PROBE_MOD, "stop probing pod %s", pp->key);
-        hmap_del(mgr->pods, pp->key);
-        probe_pod_free(pp);
-    }
+    for (size_t i = 0; i < gone.n; i++)
+        probe_mgr_forget(mgr, gone.items[i]);
     free(gone.items);
-    mgr->stats.pods = hmap_count(mgr->pods);
-    metric_set(mgr->m_pods, (double)mgr->stats.pods);
+    probe_mgr_synced(mgr);
+}
+
+/* Looks again at the pods one commit changed (the store's list): a pod
+ * gone, no longer Running or without probes is forgotten; the others go
+ * through probe_mgr_scan_pod(). A verdict this manager wrote itself comes
+ * back here too: the pod's fingerprint has not moved, so its state stays. */
+static void probe_mgr_scan_changed(struct probe_mgr *mgr, const struct store_pod_ref *refs,
+                                   size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct svcd_pod *pod =
+            refs[i].deleted ? NULL : store_pod_get(mgr->st, refs[i].ns, refs[i].name);
+        if (pod && pod->phase == SVCD_PHASE_RUNNING && probe_pod_has_probes(pod)) {
+            probe_mgr_scan_pod(mgr, pod);
+            continue;
+        }
+        mgr->n_visits++;
+        char key[512];
+        snprintf(key, sizeof(key), "%s/%s", refs[i].ns, refs[i].name);
+        struct probe_pod *pp = hmap_get(mgr->pods, key);
+        if (pp)
+            probe_mgr_forget(mgr, pp);
+    }
+    probe_mgr_synced(mgr);
 }
 
 static void probe_mgr_on_commit(void *ctx, struct store *st, uint64_t generation,
@@ -900,7 +946,12 @@ static void probe_mgr_on_commit(void *ctx, struct store *st, uint64_t generation
     struct probe_mgr *mgr = sub->mgr;
     if (!pods_changed || !mgr)
         return;
-    probe_mgr_scan(mgr);
+    const struct store_pod_ref *refs;
+    size_t n = store_changed_pods(st, &refs);
+    if (n == SIZE_MAX)
+        probe_mgr_scan(mgr);            /* the store lost the list */
+    else
+        probe_mgr_scan_changed(mgr, refs, n);
     mgr->initial_scan = false;
 }
 
@@ -920,7 +971,7 @@ static void probe_mgr_on_flush(evutil_socket_t fd, short what, void *arg)
         if (store_pod_set_probe_ready(mgr->st, list[i].ns, list[i].name, list[i].value) == 0)
             mgr->stats.store_updates++;
     }
-    store_commit(mgr->st);               /* our own on_commit rescans here */
+    store_commit(mgr->st);               /* our own on_commit sees these pods again */
     for (size_t i = 0; i < n; i++) {
         free(list[i].ns);
         free(list[i].name);

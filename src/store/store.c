@@ -26,7 +26,11 @@
  * of a computed svcd_endpoint is an interned reference.
  *
  * Changes in a batch collect per Service (flags OR-ed); store_commit()
- * hands the list to subscribers with the new generation.
+ * hands the list to subscribers with the new generation. Changed pods
+ * collect too, once per key: a live pod's entry remembers its slot in the
+ * list (pod_entry.chg); a deleted pod's slot keeps interned references to
+ * its ns and name, and pod_gone finds the slot again if the same key comes
+ * back in the batch. Subscribers read the list with store_changed_pods().
  */
 #include "svcd/store.h"
 
@@ -257,6 +261,7 @@ struct pod_entry {
     struct pod_entry *next;           /* pods table chain */
     uintptr_t ip_next[2];             /* pod_ip table chains, per pod->ips[i] */
     struct ptrvec member_of;          /* svc_entry* this pod is an endpoint of */
+    uint32_t chg;                     /* 1 + its slot in store.pod_chg, 0 = none */
 };
 
 struct pod_table {
@@ -284,6 +289,16 @@ struct store {
     uint64_t commits;
     struct ptrvec changed;            /* svc_entry* with pending flags */
     bool pods_changed;
+    /* Pods changed in this batch: ns/name are interned references held by
+     * the list; pod_chg_pe[i] is the live entry, NULL once deleted. */
+    struct store_pod_ref *pod_chg;
+    struct pod_entry **pod_chg_pe;
+    size_t n_pod_chg, cap_pod_chg;
+    bool pod_chg_lost;                /* ENOMEM: the list is incomplete */
+    struct hmap *pod_gone;            /* {ns,name} interned pointers -> 1 + slot */
+    /* The list being notified (store_changed_pods()). */
+    const struct store_pod_ref *notify_pods;
+    size_t n_notify_pods;
 };
 
 static void store_key(char *buf, const char *ns, const char *name)
@@ -949,6 +964,123 @@ static void store_recompute_service(struct store *st, struct svc_entry *se,
         store_mark(st, se, STORE_SVC_ENDPOINTS);
 }
 
+/* ---- changed pods ---------------------------------------------------------- */
+
+/* The pod_gone key of a deleted pod: its interned ns and name pointers
+ * (stable while the change list holds references to them). */
+struct pod_gone_key {
+    const char *ns, *name;
+};
+
+/* Appends a slot for pe's key to the batch's pod list; 1 + its index, or
+ * 0 on ENOMEM (the list is then marked incomplete). */
+static uint32_t pod_chg_push(struct store *st, const struct svcd_pod *pod)
+{
+    if (st->n_pod_chg == st->cap_pod_chg) {
+        size_t cap = st->cap_pod_chg ? st->cap_pod_chg * 2 : 64;
+        if (cap >= UINT32_MAX)
+            goto lost;
+        struct store_pod_ref *r = realloc(st->pod_chg, cap * sizeof(*r));
+        if (!r)
+            goto lost;
+        st->pod_chg = r;
+        struct pod_entry **e = realloc(st->pod_chg_pe, cap * sizeof(*e));
+        if (!e)
+            goto lost;
+        st->pod_chg_pe = e;
+        st->cap_pod_chg = cap;
+    }
+    struct store_pod_ref *r = &st->pod_chg[st->n_pod_chg];
+    r->ns = intern_ref(pod->meta.ns);
+    r->name = intern_ref(pod->meta.name);
+    r->deleted = false;
+    st->pod_chg_pe[st->n_pod_chg] = NULL;
+    return (uint32_t)++st->n_pod_chg;
+lost:
+    if (!st->pod_chg_lost)
+        log_err("store", "out of memory recording changed pods");
+    st->pod_chg_lost = true;
+    return 0;
+}
+
+/* Records that pe (live) changed in this batch. */
+static void pod_note_changed(struct store *st, struct pod_entry *pe)
+{
+    st->pods_changed = true;
+    if (pe->chg)
+        return;
+    if (hmap_count(st->pod_gone) > 0) {
+        /* Deleted earlier in this batch: it comes back in the same slot. */
+        struct pod_gone_key k = { pe->pod->meta.ns, pe->pod->meta.name };
+        uintptr_t slot = (uintptr_t)hmap_del_bin(st->pod_gone, &k, sizeof(k));
+        if (slot) {
+            pe->chg = (uint32_t)slot;
+            st->pod_chg[slot - 1].deleted = false;
+            st->pod_chg_pe[slot - 1] = pe;
+            return;
+        }
+    }
+    pe->chg = pod_chg_push(st, pe->pod);
+    if (pe->chg)
+        st->pod_chg_pe[pe->chg - 1] = pe;
+}
+
+/* Records that pe is being deleted (before it is freed). */
+static void pod_note_deleted(struct store *st, struct pod_entry *pe)
+{
+    st->pods_changed = true;
+    uint32_t slot = pe->chg ? pe->chg : pod_chg_push(st, pe->pod);
+    pe->chg = 0;
+    if (!slot)
+        return;
+    struct store_pod_ref *r = &st->pod_chg[slot - 1];
+    r->deleted = true;
+    st->pod_chg_pe[slot - 1] = NULL;
+    /* Keyed by the slot's own references: they outlive the pod. */
+    struct pod_gone_key k = { r->ns, r->name };
+    if (hmap_set_bin(st->pod_gone, &k, sizeof(k), (void *)(uintptr_t)slot) < 0) {
+        log_err("store", "out of memory recording a deleted pod");
+        st->pod_chg_lost = true;   /* a re-add would be listed twice */
+    }
+}
+
+/* Drops the batch's pod list: entries forget their slots, pod_gone is
+ * emptied. The slots' string references are the caller's to release. */
+static void pod_chg_detach(struct store *st)
+{
+    for (size_t i = 0; i < st->n_pod_chg; i++) {
+        if (st->pod_chg_pe[i])
+            st->pod_chg_pe[i]->chg = 0;
+        if (st->pod_chg[i].deleted) {
+            struct pod_gone_key k = { st->pod_chg[i].ns, st->pod_chg[i].name };
+            hmap_del_bin(st->pod_gone, &k, sizeof(k));
+        }
+    }
+    free(st->pod_chg_pe);
+    st->pod_chg = NULL;
+    st->pod_chg_pe = NULL;
+    st->n_pod_chg = st->cap_pod_chg = 0;
+    st->pod_chg_lost = false;
+}
+
+static void pod_refs_release(struct store *st, struct store_pod_ref *refs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        intern_put(&st->strs, refs[i].ns);
+        intern_put(&st->strs, refs[i].name);
+    }
+    free(refs);
+}
+
+size_t store_changed_pods(const struct store *st, const struct store_pod_ref **out)
+{
+    *out = NULL;
+    if (st->n_notify_pods == SIZE_MAX)
+        return SIZE_MAX;
+    *out = st->n_notify_pods ? st->notify_pods : NULL;
+    return st->n_notify_pods;
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 struct store *store_new(void)
@@ -962,8 +1094,9 @@ struct store *store_new(void)
     st->svc_sel = hmap_new();
     st->pod_lbl = hmap_new();
     st->graveyard = hmap_new();
+    st->pod_gone = hmap_new();
     if (!st->services || !st->slices || !st->slice_svc || !st->svc_sel || !st->pod_lbl ||
-        !st->graveyard) {
+        !st->graveyard || !st->pod_gone) {
         store_free(st);
         return NULL;
     }
@@ -1022,6 +1155,12 @@ void store_free(struct store *st)
             svc_entry_free(st, se);
     }
     ptrvec_free(&st->changed);
+    /* A batch left open: its pod list still holds string references. */
+    struct store_pod_ref *pod_refs = st->pod_chg;
+    size_t n_pod_refs = st->n_pod_chg;
+    if (st->pod_gone)
+        pod_chg_detach(st);
+    pod_refs_release(st, pod_refs, n_pod_refs);
     if (st->services) { hmap_foreach(st->services, free_svc_cb, st); hmap_free(st->services); }
     for (size_t i = 0; i < st->pods.nb; i++) {
         for (struct pod_entry *pe = st->pods.b[i], *next; pe; pe = next) {
@@ -1036,6 +1175,7 @@ void store_free(struct store *st)
     if (st->svc_sel) { hmap_foreach(st->svc_sel, free_vec_cb, NULL); hmap_free(st->svc_sel); }
     if (st->pod_lbl) { hmap_foreach(st->pod_lbl, free_vec_cb, NULL); hmap_free(st->pod_lbl); }
     hmap_free(st->graveyard);
+    hmap_free(st->pod_gone);
     itab_free(&st->tps);
     itab_free(&st->kvs);
     itab_free(&st->strs);
@@ -1103,6 +1243,14 @@ uint64_t store_commit(struct store *st)
     struct ptrvec changed = st->changed;
     memset(&st->changed, 0, sizeof(st->changed));
     st->pods_changed = false;
+    struct store_pod_ref *pod_refs = st->pod_chg;
+    size_t n_pod_refs = st->n_pod_chg;
+    bool pods_lost = st->pod_chg_lost;
+    pod_chg_detach(st);
+    const struct store_pod_ref *outer_pods = st->notify_pods;   /* a nested commit */
+    size_t n_outer_pods = st->n_notify_pods;
+    st->notify_pods = pod_refs;
+    st->n_notify_pods = pods_lost ? SIZE_MAX : n_pod_refs;
     for (size_t i = 0; i < changed.n; i++) {
         struct svc_entry *se = ptrvec_at(&changed, i);
         se->in_changes = false;
@@ -1113,6 +1261,9 @@ uint64_t store_commit(struct store *st)
     for (size_t s = 0; s < st->n_subs; s++)
         st->subs[s].on_commit(st->subs[s].ctx, st, st->generation, ch, n, pods_changed);
     free(ch);
+    st->notify_pods = outer_pods;
+    st->n_notify_pods = n_outer_pods;
+    pod_refs_release(st, pod_refs, n_pod_refs);
     for (size_t i = 0; i < changed.n; i++) {
         struct svc_entry *se = ptrvec_at(&changed, i);
         if (se->deleted) {
@@ -1306,7 +1457,7 @@ int store_pod_upsert(struct store *st, struct svcd_pod *pod)
         }
     }
     pod_index(st, pe, true);
-    st->pods_changed = true;
+    pod_note_changed(st, pe);
     pod_reconcile(st, pe);
     return 0;
 }
@@ -1323,7 +1474,7 @@ int store_pod_delete(struct store *st, const char *ns, const char *name)
         store_sync_pair(st, se, NULL, pe->pod->meta.name);
         ptrvec_remove(&pe->member_of, se);
     }
-    st->pods_changed = true;
+    pod_note_deleted(st, pe);
     pod_entry_free(st, pe);
     return 0;
 }
@@ -1337,7 +1488,7 @@ int store_pod_set_probe_ready(struct store *st, const char *ns, const char *name
     if (pe->pod->probe_ready == ready)
         return 0;
     pe->pod->probe_ready = ready;
-    st->pods_changed = true;
+    pod_note_changed(st, pe);
     pod_reconcile(st, pe);
     return 0;
 }
@@ -1355,7 +1506,7 @@ int store_pod_mark_terminating(struct store *st, const char *ns, const char *nam
         return -1;
     pe->pod->meta.deletion_timestamp = ts;
     pe->pod->meta.fingerprint ^= 0x9e3779b97f4a7c15ULL;   /* content differs now */
-    st->pods_changed = true;
+    pod_note_changed(st, pe);
     pod_reconcile(st, pe);
     return 0;
 }

@@ -8,7 +8,9 @@
  * and changes the world (server answers, files, pod specs) in between.
  * Scenarios: readiness thresholds both ways, startup gating, liveness
  * restarts (and recovery), no-probe pods, timeouts, initialDelaySeconds,
- * deletion, spec-preserving updates vs spec changes, named ports, exec.
+ * deletion, spec-preserving updates vs spec changes, named ports, exec,
+ * and that a commit makes the manager look only at the pods it changed
+ * (svcd_probe_pod_visits_total), including its own verdict writes.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -271,8 +273,28 @@ static void step_03(void)
     CHECK(s && strcmp(s->ready_reason, "ContainersNotReady") == 0, "ready reason");
 }
 
+static double visits(void)
+{
+    return metric_value(metric_counter("svcd_probe_pod_visits_total", NULL, "x"));
+}
+
 static void step_05(void)
 {
+    /* A commit touching two pods makes the manager look at those two only:
+     * one without probes (label change), one Pending -> Running. */
+    double v0 = visits();
+    store_begin(st);
+    struct svcd_pod *np = mk_pod("noprobe", 2);
+    svcd_kvmap_set(&np->meta.labels, "v", "2");
+    store_pod_upsert(st, np);
+    struct svcd_pod *pr = mk_pod("pending", 2);
+    set_probe(&pr->containers[0].readiness, SVCD_PROBE_HTTP, HTTP_PORT, "/ok", 1, 1, 3, 1, 0);
+    store_pod_upsert(st, pr);
+    store_commit(st);
+    CHECK(visits() - v0 == 2, "a commit of 2 pods visits 2 pods, not all (%.0f)", visits() - v0);
+    CHECK(probe_status_get(mgr, "default", "pending") != NULL, "Pending -> Running is probed");
+    CHECK(probe_status_get(mgr, "default", "noprobe") == NULL, "pod without probes stays untracked");
+
     EXPECT_VERDICT("startup", SVCD_FALSE);
     const struct probe_check_status *ps = pstat("startup", 0, PROBE_TYPE_READINESS);
     CHECK(ps && ps->runs == 0, "readiness held back by the startup probe (runs %llu)",
@@ -312,6 +334,7 @@ static void step_15(void)
           "hanging server times out: %s", ps ? ps->reason : "(none)");
     EXPECT_VERDICT("hang", SVCD_FALSE);
     CHECK(probe_status_get(mgr, "default", "deleted") == NULL, "deleted pod is forgotten");
+    EXPECT_VERDICT("pending", SVCD_TRUE);     /* Running since t=0.5 */
     /* Same probes, new fingerprint (labels changed): state is kept. */
     store_begin(st);
     store_pod_upsert(st, pod_relabel(2, "/ok"));
@@ -336,12 +359,19 @@ static void step_17(void)
     /* A changed probe spec restarts the probes: not ready until it passes. */
     store_begin(st);
     store_pod_upsert(st, pod_relabel(3, "/fail"));
+    /* Back to Pending: forgotten at once, verdict handed back (UNKNOWN). */
+    struct svcd_pod *pr = mk_pod("pending", 3);
+    pr->phase = SVCD_PHASE_PENDING;
+    set_probe(&pr->containers[0].readiness, SVCD_PROBE_HTTP, HTTP_PORT, "/ok", 1, 1, 3, 1, 0);
+    store_pod_upsert(st, pr);
     store_commit(st);
+    CHECK(probe_status_get(mgr, "default", "pending") == NULL, "Running -> Pending is forgotten");
 }
 
 static void step_19(void)
 {
     EXPECT_VERDICT("relabel", SVCD_FALSE);
+    EXPECT_VERDICT("pending", SVCD_UNKNOWN);
     const struct probe_check_status *ps = pstat("relabel", 0, PROBE_TYPE_READINESS);
     CHECK(ps && ps->runs <= 1, "spec change restarted the probe state (runs %llu)",
           ps ? (unsigned long long)ps->runs : 0ULL);
@@ -375,6 +405,11 @@ static void step_35(void)
 static void step_45(void)
 {
     EXPECT_VERDICT("toggle", SVCD_FALSE);      /* second failure at t=4 */
+    const struct probe_check_status *tps = pstat("toggle", 0, PROBE_TYPE_READINESS);
+    /* Its verdict was written twice (t=1 TRUE, t=4 FALSE): the manager sees
+     * its own writes come back but keeps the probe state. */
+    CHECK(tps && tps->runs >= 5, "own verdict writes keep the probe state (runs %llu)",
+          tps ? (unsigned long long)tps->runs : 0ULL);
     const struct probe_pod_status *s = probe_status_get(mgr, "default", "toggle");
     CHECK(s && strstr(s->ready_message, "statuscode: 503"), "toggle message: %s",
           s ? s->ready_message : "");

@@ -325,11 +325,311 @@ static void test_locality(void)
     store_free(st);
 }
 
+/* ---- changed pods (store_changed_pods) ------------------------------------ */
+
+struct pod_rec {
+    int calls;
+    bool lost;
+    char list[4096];      /* "ns/name[-]" sorted, space-separated; '-' = deleted */
+};
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void pod_rec_commit(void *ctx, struct store *st, uint64_t gen,
+                           const struct store_change *ch, size_t n, bool pods_changed)
+{
+    struct pod_rec *r = ctx;
+    (void)gen; (void)ch; (void)n;
+    r->calls++;
+    r->list[0] = '\0';
+    const struct store_pod_ref *refs;
+    size_t np = store_changed_pods(st, &refs);
+    r->lost = np == SIZE_MAX;
+    if (r->lost)
+        return;
+    CHECK((np > 0) == pods_changed, "changed pods (%zu) agree with pods_changed", np);
+    CHECK((np == 0) == (refs == NULL), "list pointer NULL exactly when empty");
+    char **items = calloc(np ? np : 1, sizeof(*items));
+    for (size_t i = 0; i < np; i++) {
+        const struct svcd_pod *p = store_pod_get(st, refs[i].ns, refs[i].name);
+        CHECK((p == NULL) == refs[i].deleted, "%s/%s: deleted flag %d but store has it: %d",
+              refs[i].ns, refs[i].name, refs[i].deleted, p != NULL);
+        size_t l = strlen(refs[i].ns) + strlen(refs[i].name) + 3;
+        items[i] = malloc(l);
+        snprintf(items[i], l, "%s/%s%s", refs[i].ns, refs[i].name, refs[i].deleted ? "-" : "");
+    }
+    qsort(items, np, sizeof(*items), str_cmp);
+    size_t used = 0;
+    for (size_t i = 0; i < np; i++) {
+        used += (size_t)snprintf(r->list + used, sizeof(r->list) - used, "%s%s", i ? " " : "",
+                                 items[i]);
+        free(items[i]);
+    }
+    free(items);
+}
+
+static struct svcd_pod *mk_pod(const char *ns, const char *name, uint64_t fp)
+{
+    struct svcd_pod *p = calloc(1, sizeof(*p));
+    p->meta.ns = strdup(ns);
+    p->meta.name = strdup(name);
+    p->meta.fingerprint = fp;
+    p->phase = SVCD_PHASE_RUNNING;
+    svcd_ip_parse("10.244.0.9", &p->ips[0]);
+    p->n_ips = 1;
+    return p;
+}
+
+/* Table: each case runs a script of operations in one batch on a store
+ * preloaded with pods a and b (ns "d") and expects the listed pods. */
+struct chg_case {
+    const char *name;
+    const char *ops;      /* "u:x:fp" upsert, "d:x" delete, "r:x:T|F|U" probe verdict,
+                             "t:x" terminating, "s" service upsert; separated by ' ' */
+    const char *want;     /* sorted list as pod_rec renders it, or NULL = no commit */
+};
+
+static const struct chg_case chg_cases[] = {
+    { "upserts and a verdict, each pod once", "u:a:2 u:c:1 r:a:F u:a:3", "d/a d/c" },
+    { "same fingerprint is no change", "u:a:1 u:b:1", NULL },
+    { "same verdict is no change", "r:a:U", NULL },
+    { "delete", "d:b", "d/b-" },
+    { "delete then add back: once, not deleted", "d:a u:a:5", "d/a" },
+    { "add then delete a new pod: listed deleted", "u:c:1 d:c", "d/c-" },
+    { "delete, add, delete: once, deleted", "d:a u:a:5 d:a", "d/a-" },
+    { "delete, add, delete, add", "d:a u:a:5 d:a u:a:6 r:a:T", "d/a" },
+    { "changed, then deleted", "u:a:7 r:a:T d:a", "d/a-" },
+    { "terminating", "t:b t:b", "d/b" },
+    { "service only: no pods listed", "s", "" },
+    { "service and pods", "s d:a d:b u:b:1", "d/a- d/b" },
+    { "unknown pod delete is no change", "d:zz", NULL },
+};
+
+static void chg_run(struct store *st, const char *ops)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", ops);
+    for (char *save = NULL, *op = strtok_r(buf, " ", &save); op; op = strtok_r(NULL, " ", &save)) {
+        char name[32] = "";
+        char arg[32] = "";
+        sscanf(op + 1, ":%31[^:]:%31s", name, arg);
+        switch (op[0]) {
+        case 'u': store_pod_upsert(st, mk_pod("d", name, strtoull(arg, NULL, 10))); break;
+        case 'd': store_pod_delete(st, "d", name); break;
+        case 'r':
+            store_pod_set_probe_ready(st, "d", name, arg[0] == 'T' ? SVCD_TRUE
+                                                     : arg[0] == 'F' ? SVCD_FALSE : SVCD_UNKNOWN);
+            break;
+        case 't': store_pod_mark_terminating(st, "d", name, "2026-01-01T00:00:00Z"); break;
+        case 's': {
+            struct svcd_service *svc = calloc(1, sizeof(*svc));
+            svc->meta.ns = strdup("d");
+            svc->meta.name = strdup("svc");
+            svc->meta.fingerprint = 42;
+            store_service_upsert(st, svc);
+            break;
+        }
+        }
+    }
+}
+
+static void test_changed_pods_cases(void)
+{
+    for (size_t c = 0; c < sizeof(chg_cases) / sizeof(chg_cases[0]); c++) {
+        const struct chg_case *tc = &chg_cases[c];
+        struct store *st = store_new();
+        struct pod_rec r = { 0 };
+        struct store_subscriber sub = { pod_rec_commit, &r };
+        store_subscribe(st, &sub);
+        chg_run(st, "");
+        store_begin(st);
+        chg_run(st, "u:a:1 u:b:1");
+        store_commit(st);
+        CHECK(strcmp(r.list, "d/a d/b") == 0, "preload lists both: %s", r.list);
+        const struct store_pod_ref *refs = (const void *)1;
+        CHECK(store_changed_pods(st, &refs) == 0 && refs == NULL, "empty outside a callback");
+        int calls = r.calls;
+        store_begin(st);
+        chg_run(st, tc->ops);
+        store_commit(st);
+        if (!tc->want)
+            CHECK(r.calls == calls, "%s: no commit expected, got list \"%s\"", tc->name, r.list);
+        else
+            CHECK(r.calls == calls + 1 && !r.lost && strcmp(r.list, tc->want) == 0,
+                  "%s:\n   got  \"%s\"\n   want \"%s\"", tc->name, r.list, tc->want);
+        /* The next batch starts with an empty list. */
+        store_begin(st);
+        store_pod_upsert(st, mk_pod("d", "zz", 99));
+        store_commit(st);
+        CHECK(strcmp(r.list, "d/zz") == 0, "%s: next batch lists only its pod: %s", tc->name, r.list);
+        store_free(st);
+    }
+}
+
+/* Random batches against a model: the list holds exactly the pods whose
+ * state an operation changed, each once, flagged deleted when absent. */
+static void test_changed_pods_random(void)
+{
+    enum { NPODS = 12, BATCHES = 400 };
+    struct model_pod { bool present; uint64_t fp; int ready; bool term; } m[NPODS] = { 0 };
+    struct store *st = store_new();
+    struct pod_rec r = { 0 };
+    struct store_subscriber sub = { pod_rec_commit, &r };
+    store_subscribe(st, &sub);
+    unsigned seed = 12345;
+    int bad = 0;
+    for (int b = 0; b < BATCHES && bad < 5; b++) {
+        bool touched[NPODS] = { false };
+        store_begin(st);
+        int nops = 1 + rand_r(&seed) % 8;
+        for (int o = 0; o < nops; o++) {
+            int i = rand_r(&seed) % NPODS;
+            char name[16];
+            snprintf(name, sizeof(name), "p%d", i);
+            switch (rand_r(&seed) % 4) {
+            case 0: {
+                uint64_t fp = 1 + rand_r(&seed) % 3;
+                store_pod_upsert(st, mk_pod("r", name, fp));
+                if (!m[i].present || m[i].fp != fp) {
+                    touched[i] = true;
+                    if (!m[i].present)
+                        m[i].ready = SVCD_UNKNOWN;
+                    m[i].term = false;
+                }
+                m[i].present = true;
+                m[i].fp = fp;
+                break;
+            }
+            case 1:
+                if (m[i].present)
+                    touched[i] = true;
+                store_pod_delete(st, "r", name);
+                m[i].present = false;
+                break;
+            case 2: {
+                int v = rand_r(&seed) % 3;
+                enum svcd_tristate t = v == 0 ? SVCD_UNKNOWN : v == 1 ? SVCD_TRUE : SVCD_FALSE;
+                if (m[i].present && m[i].ready != (int)t) {
+                    touched[i] = true;
+                    m[i].ready = (int)t;
+                }
+                store_pod_set_probe_ready(st, "r", name, t);
+                break;
+            }
+            case 3:
+                if (m[i].present && !m[i].term) {
+                    touched[i] = true;
+                    m[i].term = true;
+                    m[i].fp ^= 0x9e3779b97f4a7c15ULL;
+                }
+                store_pod_mark_terminating(st, "r", name, "2026-01-01T00:00:00Z");
+                break;
+            }
+        }
+        int calls = r.calls;
+        store_commit(st);
+        /* Model order p0, p1, p10, p11, p2... matches strcmp order. */
+        char *names[NPODS];
+        size_t nn = 0;
+        for (int i = 0; i < NPODS; i++) {
+            if (!touched[i])
+                continue;
+            names[nn] = malloc(16);
+            snprintf(names[nn], 16, "r/p%d%s", i, m[i].present ? "" : "-");
+            nn++;
+        }
+        qsort(names, nn, sizeof(*names), str_cmp);
+        char want[512] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < nn; i++) {
+            used += (size_t)snprintf(want + used, sizeof(want) - used, "%s%s", i ? " " : "",
+                                     names[i]);
+            free(names[i]);
+        }
+        bool ok = nn == 0 ? r.calls == calls : (r.calls == calls + 1 && strcmp(r.list, want) == 0);
+        CHECK(ok, "random batch %d:\n   got  \"%s\" (%d commits)\n   want \"%s\"", b,
+              r.calls > calls ? r.list : "", r.calls - calls, want);
+        bad += !ok;
+    }
+    store_free(st);
+}
+
+/* A store freed with a batch open (pods changed and deleted) frees the
+ * pending list too (ASan/LSan checks). A commit nested inside a callback
+ * gets its own list; the outer one is intact after it. */
+struct nest_rec {
+    int depth;
+    char outer_before[256], outer_after[256], inner[256];
+};
+
+static void nest_render(struct store *st, char *out, size_t len)
+{
+    const struct store_pod_ref *refs;
+    size_t n = store_changed_pods(st, &refs);
+    out[0] = '\0';
+    for (size_t i = 0; i < n && n != SIZE_MAX; i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, len - l, "%s%s%s", i ? " " : "", refs[i].name, refs[i].deleted ? "-" : "");
+    }
+}
+
+static void nest_commit(void *ctx, struct store *st, uint64_t gen, const struct store_change *ch,
+                        size_t n, bool pods_changed)
+{
+    struct nest_rec *r = ctx;
+    (void)gen; (void)ch; (void)n; (void)pods_changed;
+    if (r->depth++ > 0) {
+        nest_render(st, r->inner, sizeof(r->inner));
+        return;
+    }
+    nest_render(st, r->outer_before, sizeof(r->outer_before));
+    /* A stray mutation from a callback (not allowed by contract, but it
+     * must not corrupt the list being notified). */
+    store_begin(st);
+    store_pod_upsert(st, mk_pod("d", "inner", 1));
+    store_commit(st);
+    nest_render(st, r->outer_after, sizeof(r->outer_after));
+}
+
+static void test_changed_pods_open_batch(void)
+{
+    struct store *st = store_new();
+    store_begin(st);
+    store_pod_upsert(st, mk_pod("d", "a", 1));
+    store_pod_upsert(st, mk_pod("d", "b", 1));
+    store_commit(st);
+    store_begin(st);
+    store_pod_delete(st, "d", "a");
+    store_pod_upsert(st, mk_pod("d", "c", 1));
+    store_pod_set_probe_ready(st, "d", "b", SVCD_TRUE);
+    store_free(st);             /* batch still open */
+    CHECK(1, "open batch freed");
+
+    st = store_new();
+    struct nest_rec r = { 0 };
+    struct store_subscriber sub = { nest_commit, &r };
+    store_subscribe(st, &sub);
+    store_begin(st);
+    store_pod_upsert(st, mk_pod("d", "a", 1));
+    store_pod_delete(st, "d", "a");
+    store_commit(st);
+    CHECK(strcmp(r.outer_before, "a-") == 0 && strcmp(r.outer_after, "a-") == 0 &&
+          strcmp(r.inner, "inner") == 0, "nested commit: outer \"%s\"/\"%s\" inner \"%s\"",
+          r.outer_before, r.outer_after, r.inner);
+    store_free(st);
+}
+
 int main(void)
 {
     test_endpoint_cases();
     test_notifications();
     test_locality();
+    test_changed_pods_cases();
+    test_changed_pods_random();
+    test_changed_pods_open_batch();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
