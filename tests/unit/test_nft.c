@@ -20,41 +20,10 @@
 #include "svcd/nft_addrcount.h"
 #include "svcd/store.h"
 
-static int passed, failed;
+#include "testutil.h"
 
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
 
-static int load(struct store *st, const char *yaml)
-{
-    struct manifest_objs o = { 0 };
-    char err[512];
-    if (manifest_parse(yaml, strlen(yaml), 1700000000, &o, err, sizeof(err)) < 0) {
-        fprintf(stderr, "parse error: %s\n", err);
-        return -1;
-    }
-    store_begin(st);
-    for (size_t i = 0; i < o.n_services; i++) {
-        store_service_upsert(st, o.services[i]);
-        o.services[i] = NULL;
-    }
-    for (size_t i = 0; i < o.n_pods; i++) {
-        store_pod_upsert(st, o.pods[i]);
-        o.pods[i] = NULL;
-    }
-    store_commit(st);
-    manifest_objs_free(&o);
-    return 0;
-}
+
 
 /* Output of a shell command (nft list ...), or "" on failure. */
 static char *run(const char *cmd)
@@ -231,8 +200,8 @@ int main(void)
     if (!dp)
         goto done;
     CHECK(!nftdp_synced(dp), "not synced before the first sync");
-    load(st, WEB);
-    load(st, POD("a", "{app: web}", "10.244.0.11", "") POD("b", "{app: web}", "10.244.0.12", "")
+    testutil_load_yaml(st, WEB);
+    testutil_load_yaml(st, POD("a", "{app: web}", "10.244.0.11", "") POD("b", "{app: web}", "10.244.0.12", "")
              POD("c", "{app: web}", "10.244.0.13", ""));
     CHECK(nftdp_sync_now(dp) == 0, "first sync: %s", nftdp_last_error(dp));
     CHECK(nftdp_synced(dp), "synced after first sync");
@@ -281,7 +250,7 @@ int main(void)
           stt.last_batch_msgs);
 
     /* ---- 3. no endpoints: reject entries, unknown port check ---- */
-    load(st, "---\napiVersion: v1\nkind: Service\nmetadata: {name: empty}\n"
+    testutil_load_yaml(st, "---\napiVersion: v1\nkind: Service\nmetadata: {name: empty}\n"
              "spec:\n  clusterIP: 10.96.0.20\n  selector: {app: none}\n  ports:\n"
              "  - {port: 80}\n");
     CHECK(nftdp_sync_now(dp) == 0, "sync empty svc: %s", nftdp_last_error(dp));
@@ -295,7 +264,7 @@ int main(void)
     CHECK(strstr(out, "10.96.0.20") && strstr(out, "10.96.0.10"), "cips4:\n%s", out);
 
     /* ---- 4. dual-stack, NodePort, affinity, externalIPs ---- */
-    load(st, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ds}\n"
+    testutil_load_yaml(st, "---\napiVersion: v1\nkind: Service\nmetadata: {name: ds}\n"
              "spec:\n  type: NodePort\n  clusterIP: 10.96.0.30\n"
              "  clusterIPs: [10.96.0.30, 'fd00:10:96::30']\n"
              "  ipFamilies: [IPv4, IPv6]\n  ipFamilyPolicy: RequireDualStack\n"
@@ -346,7 +315,7 @@ int main(void)
     out = run("nft delete element inet svcd be4 '{ 10.96.0.10 . tcp . 80 . 0x00000000 }' 2>&1");
     CHECK(out[0] == '\0', "external delete: %s", out);
     snprintf(before, sizeof(before), "%s", run("nft list table inet svcd 2>&1"));
-    load(st, POD("e", "{app: web}", "10.244.0.14", ""));
+    testutil_load_yaml(st, POD("e", "{app: web}", "10.244.0.14", ""));
     store_begin(st);
     store_pod_delete(st, "default", "c");
     store_commit(st);

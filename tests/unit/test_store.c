@@ -13,46 +13,10 @@
 #include "svcd/manifest.h"
 #include "svcd/store.h"
 
-static int passed, failed;
+#include "testutil.h"
 
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
 
-/* Loads yaml into st as one batch; returns 0 or -1 (parse error printed). */
-static int load(struct store *st, const char *yaml)
-{
-    struct manifest_objs o = { 0 };
-    char err[512];
-    if (manifest_parse(yaml, strlen(yaml), 1700000000, &o, err, sizeof(err)) < 0) {
-        fprintf(stderr, "parse error: %s\n", err);
-        return -1;
-    }
-    store_begin(st);
-    for (size_t i = 0; i < o.n_services; i++) {
-        store_service_upsert(st, o.services[i]);
-        o.services[i] = NULL;
-    }
-    for (size_t i = 0; i < o.n_pods; i++) {
-        store_pod_upsert(st, o.pods[i]);
-        o.pods[i] = NULL;
-    }
-    for (size_t i = 0; i < o.n_slices; i++) {
-        store_slice_upsert(st, o.slices[i]);
-        o.slices[i] = NULL;
-    }
-    store_commit(st);
-    manifest_objs_free(&o);
-    return 0;
-}
+
 
 static void render(const struct store *st, const char *ns, const char *name, char *out,
                    size_t len)
@@ -181,16 +145,16 @@ static void test_endpoint_cases(void)
         const struct ep_case *c = &ep_cases[i];
         struct store *st = store_new();
         char got[4096];
-        int rc = load(st, SVC_WEB);
-        rc |= load(st, c->yaml);
+        int rc = testutil_load_yaml(st, SVC_WEB);
+        rc |= testutil_load_yaml(st, c->yaml);
         CHECK(rc == 0, "%s: load failed", c->name);
         render(st, "default", c->svc, got, sizeof(got));
         CHECK(strcmp(got, c->want) == 0, "%s:\n   got  \"%s\"\n   want \"%s\"", c->name, got,
               c->want);
         /* Same result when pods come before the Service. */
         struct store *st2 = store_new();
-        rc = load(st2, c->yaml);
-        rc |= load(st2, SVC_WEB);
+        rc = testutil_load_yaml(st2, c->yaml);
+        rc |= testutil_load_yaml(st2, SVC_WEB);
         render(st2, "default", c->svc, got, sizeof(got));
         CHECK(rc == 0 && strcmp(got, c->want) == 0,
               "%s (pods first):\n   got  \"%s\"\n   want \"%s\"", c->name, got, c->want);
@@ -233,21 +197,21 @@ static void test_notifications(void)
     struct store_subscriber sub = { rec_commit, &r };
     store_subscribe(st, &sub);
 
-    load(st, SVC_WEB);
+    testutil_load_yaml(st, SVC_WEB);
     CHECK(r.gen == 1 && r.calls == 1, "first commit is generation 1 (got %llu)",
           (unsigned long long)r.gen);
     CHECK(strcmp(r.log, "default/web:S") == 0, "service added: %s", r.log);
 
-    load(st, POD("a", "{app: web}", "10.244.0.11", ""));
+    testutil_load_yaml(st, POD("a", "{app: web}", "10.244.0.11", ""));
     CHECK(r.gen == 2 && strcmp(r.log, "default/web:E") == 0 && r.pods_changed,
           "pod added: gen %llu log %s", (unsigned long long)r.gen, r.log);
 
     /* Same content again: no commit, no new generation. */
-    load(st, POD("a", "{app: web}", "10.244.0.11", ""));
+    testutil_load_yaml(st, POD("a", "{app: web}", "10.244.0.11", ""));
     CHECK(r.calls == 2 && store_generation(st) == 2, "no-op reload keeps generation");
 
     /* Pod moves to another app: leaves web. */
-    load(st, POD("a", "{app: db}", "10.244.0.11", ""));
+    testutil_load_yaml(st, POD("a", "{app: db}", "10.244.0.11", ""));
     size_t n;
     store_endpoints_get(st, "default", "web", &n);
     CHECK(n == 0 && strcmp(r.log, "default/web:E") == 0, "relabel leaves web: n=%zu log %s",
@@ -257,14 +221,14 @@ static void test_notifications(void)
     CHECK(r.gen == 3 && r.pods_changed, "relabel is generation 3");
 
     /* Probe readiness override. */
-    load(st, POD("b", "{app: web}", "10.244.0.12", ""));
+    testutil_load_yaml(st, POD("b", "{app: web}", "10.244.0.12", ""));
     store_begin(st);
     store_pod_set_probe_ready(st, "default", "b", SVCD_FALSE);
     store_commit(st);
     const struct svcd_endpoint *eps = store_endpoints_get(st, "default", "web", &n);
     CHECK(n == 1 && !eps[0].ready, "probe says not ready");
     /* A source update keeps svcd's probe verdict. */
-    load(st, POD("b", "{app: web, v: \"2\"}", "10.244.0.12", ""));
+    testutil_load_yaml(st, POD("b", "{app: web, v: \"2\"}", "10.244.0.12", ""));
     eps = store_endpoints_get(st, "default", "web", &n);
     CHECK(n == 1 && !eps[0].ready, "probe verdict survives a source update");
 
@@ -314,9 +278,9 @@ static void test_locality(void)
                                  "spec: {containers: [{name: c}]}\n"
                                  "status: {phase: Running, podIP: 10.244.1.%d}\n",
                                  i, i % 250, i, i, i, i % 250);
-    load(st, yaml);
+    testutil_load_yaml(st, yaml);
     CHECK(r.calls == 1, "one commit for the whole load");
-    load(st, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p7, "
+    testutil_load_yaml(st, "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p7, "
              "labels: {app: a7, common: x}}\n"
              "spec: {containers: [{name: c}]}\n"
              "status: {phase: Running, podIP: 10.244.9.7}\n");

@@ -38,19 +38,9 @@
 #include "svcd/manifest_dir.h"
 #include "svcd/store.h"
 
-static int passed, failed;
+#include "testutil.h"
 
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        if (cond) {                                                            \
-            passed++;                                                          \
-        } else {                                                               \
-            failed++;                                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);               \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-        }                                                                      \
-    } while (0)
+
 
 /* ---- small helpers --------------------------------------------------------- */
 
