@@ -37,6 +37,7 @@
 #include "svcd/model.h"
 #include "svcd/probe.h"
 #include "svcd/store.h"
+#include "svcd/vec.h"
 
 #define ADMIN_MOD "admin"
 
@@ -541,15 +542,9 @@ static int admin_collect_add(struct admin_collect *c, const char *ns, const char
         return 0;
     if (c->name_filter && strcmp(c->name_filter, name) != 0)
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        struct admin_item *ni = realloc(c->items, cap * sizeof(*ni));
-        if (!ni) {
-            c->oom = true;
-            return 1;
-        }
-        c->items = ni;
-        c->cap = cap;
+    if (VEC_RESERVE(c->items, c->n, c->cap, 64) < 0) {
+        c->oom = true;
+        return 1;
     }
     c->items[c->n].ns = ns;
     c->items[c->n].name = name;

@@ -33,6 +33,7 @@
 #include "svcd/dns_wire.h"
 #include "svcd/log.h"
 #include "svcd/metrics.h"
+#include "svcd/vec.h"
 
 #define FWD_MOD "dns-forward"
 #define FWD_PENDING_BUCKETS 4096          /* power of two */
@@ -162,15 +163,9 @@ static void fwd_sock_state(void *data, ares_socket_t fd, int readable, int writa
     }
     if (!readable && !writable)
         return;
-    if (c->n_socks == c->cap_socks) {
-        size_t ncap = c->cap_socks ? c->cap_socks * 2 : 8;
-        struct fwd_sock *ns = realloc(c->socks, ncap * sizeof(*ns));
-        if (!ns) {
-            log_err(FWD_MOD, "%s: out of memory watching a socket", c->label);
-            return;
-        }
-        c->socks = ns;
-        c->cap_socks = ncap;
+    if (VEC_RESERVE(c->socks, c->n_socks, c->cap_socks, 8) < 0) {
+        log_err(FWD_MOD, "%s: out of memory watching a socket", c->label);
+        return;
     }
     struct event *ev = event_new(c->f->base, fd,
                                  (short)((readable ? EV_READ : 0) | (writable ? EV_WRITE : 0) |
@@ -364,14 +359,8 @@ static int fwd_pending_add_waiter(struct fwd_pending *p, const uint8_t *query,
 
     if (p->n_waiters == DNS_FORWARD_MAX_WAITERS || question_end > FWD_QUERY_MAX)
         return -1;
-    if (p->n_waiters == p->cap_waiters) {
-        size_t ncap = p->cap_waiters ? p->cap_waiters * 2 : 1;
-        w = realloc(p->waiters, ncap * sizeof(*w));
-        if (!w)
-            return -1;
-        p->waiters = w;
-        p->cap_waiters = ncap;
-    }
+    if (VEC_RESERVE(p->waiters, p->n_waiters, p->cap_waiters, 1) < 0)
+        return -1;
     w = &p->waiters[p->n_waiters++];
     w->cb = cb;
     w->ctx = ctx;

@@ -21,6 +21,7 @@
 
 #include "svcd/hmap.h"
 #include "svcd/log.h"
+#include "svcd/vec.h"
 
 #define ZONE_MOD "dns"
 #define ZONE_VERSION_TTL 28800
@@ -278,14 +279,8 @@ static void zone_node_unref(struct dns_zone *z, const uint8_t *name, size_t len)
 
 static int zone_svc_push(struct zone_svc *s, struct zone_rr *rr)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 8;
-        struct zone_rr **p = realloc(s->rrs, nc * sizeof(*p));
-        if (!p)
-            return -1;
-        s->rrs = p;
-        s->cap = nc;
-    }
+    if (VEC_RESERVE(s->rrs, s->n, s->cap, 8) < 0)
+        return -1;
     s->rrs[s->n++] = rr;
     return 0;
 }

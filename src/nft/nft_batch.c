@@ -26,6 +26,7 @@
 #include <linux/netlink.h>
 
 #include "svcd/nft_batch.h"
+#include "svcd/vec.h"
 
 #define NFT_BATCH_PAGE (256u * 1024u)
 
@@ -107,14 +108,8 @@ int nft_batch_msg_done(struct nft_batch *b, const char *fmt, ...)
 {
     const struct nlmsghdr *nlh = nftnl_batch_buffer(b->nb);
     b->bytes += NLMSG_ALIGN(nlh->nlmsg_len);
-    if (b->n == b->cap) {
-        size_t ncap = b->cap ? b->cap * 2 : 256;
-        char **nw = realloc(b->what, ncap * sizeof(*nw));
-        if (!nw)
-            return -1;
-        b->what = nw;
-        b->cap = ncap;
-    }
+    if (VEC_RESERVE(b->what, b->n, b->cap, 256) < 0)
+        return -1;
     char *s = NULL;
     va_list ap;
     va_start(ap, fmt);

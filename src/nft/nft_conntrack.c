@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 
 #include "svcd/nft_conntrack.h"
+#include "svcd/vec.h"
 
 struct ct_match {
     int af;
@@ -91,14 +92,8 @@ static int ct_dump_cb(const struct nlmsghdr *nlh, void *data)
             continue;
         if (!ct_tuple_matches(a, m))
             continue;
-        if (m->n == m->cap) {
-            size_t nc = m->cap ? m->cap * 2 : 8;
-            void *nh = realloc(m->hits, nc * sizeof(*m->hits));
-            if (!nh)
-                return MNL_CB_ERROR;
-            m->hits = nh;
-            m->cap = nc;
-        }
+        if (VEC_RESERVE(m->hits, m->n, m->cap, 8) < 0)
+            return MNL_CB_ERROR;
         uint16_t len = (uint16_t)mnl_attr_get_payload_len(a);
         uint8_t *copy = malloc(len ? len : 1);
         if (!copy)

@@ -35,6 +35,7 @@
 #include "svcd/nft_conntrack.h"
 #include "svcd/nft_msg.h"
 #include "svcd/store.h"
+#include "svcd/vec.h"
 
 #define MOD "nft"
 
@@ -187,14 +188,8 @@ static struct svcst *svcst_pack(const struct svcst *l)
 
 static int recvec_push(struct recvec *rv, const struct nft_elem *e, uint32_t owner)
 {
-    if (rv->n == rv->cap) {
-        size_t nc = rv->cap ? rv->cap * 2 : 64;
-        struct rec *nv = realloc(rv->v, nc * sizeof(*nv));
-        if (!nv)
-            return -1;
-        rv->v = nv;
-        rv->cap = nc;
-    }
+    if (VEC_RESERVE(rv->v, rv->n, rv->cap, 64) < 0)
+        return -1;
     rv->v[rv->n].e = *e;
     rv->v[rv->n].owner = owner;
     rv->n++;
@@ -541,14 +536,8 @@ static int plan_add_fe(struct svcst *s, size_t *cap, const struct fe_key *k, con
     for (size_t i = 0; i < s->n; i++)
         if (memcmp(&s->fes[i].k, k, sizeof(*k)) == 0)
             return 0;  /* duplicate (e.g. externalIP == ClusterIP): first wins */
-    if (s->n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
-        struct fe *nf = realloc(s->fes, nc * sizeof(*nf));
-        if (!nf)
-            return -1;
-        s->fes = nf;
-        *cap = nc;
-    }
+    if (VEC_RESERVE(s->fes, s->n, *cap, 4) < 0)
+        return -1;
     struct fe *f = &s->fes[s->n];
     memset(f, 0, sizeof(*f));
     f->k = *k;
@@ -693,14 +682,8 @@ static int stage_key(void *ctx, const char *key, void *val)
 {
     (void)val;
     struct sync_ctx *sc = ctx;
-    if (sc->n_stg == sc->cap_stg) {
-        size_t nc = sc->cap_stg ? sc->cap_stg * 2 : 64;
-        struct staged *ns = realloc(sc->stg, nc * sizeof(*ns));
-        if (!ns)
-            return -1;
-        sc->stg = ns;
-        sc->cap_stg = nc;
-    }
+    if (VEC_RESERVE(sc->stg, sc->n_stg, sc->cap_stg, 64) < 0)
+        return -1;
     struct staged *s = &sc->stg[sc->n_stg];
     memset(s, 0, sizeof(*s));
     if (!(s->key = strdup(key)))
@@ -794,14 +777,8 @@ static int note_gone_udp(struct sync_ctx *sc, const struct fe *o, const struct f
     for (uint32_t i = 0; i < o->n; i++) {
         if (n && be_in(&o->be[i], n->be, n->n))
             continue;
-        if (sc->n_gone == sc->cap_gone) {
-            size_t nc = sc->cap_gone ? sc->cap_gone * 2 : 16;
-            struct gone_udp *ng = realloc(sc->gone, nc * sizeof(*ng));
-            if (!ng)
-                return -1;
-            sc->gone = ng;
-            sc->cap_gone = nc;
-        }
+        if (VEC_RESERVE(sc->gone, sc->n_gone, sc->cap_gone, 16) < 0)
+            return -1;
         struct gone_udp *g = &sc->gone[sc->n_gone++];
         g->fam = o->k.fam;
         memcpy(g->addr, o->be[i].addr, 16);

@@ -33,6 +33,7 @@
 #include "svcd/log.h"
 #include "svcd/metrics.h"
 #include "svcd/store.h"
+#include "svcd/vec.h"
 
 #define PROBE_MOD "probe"
 #define PROBE_KIND_COUNT 5
@@ -438,15 +439,9 @@ static void probe_mgr_schedule_flush(struct probe_mgr *mgr)
 static void probe_mgr_queue(struct probe_mgr *mgr, const char *ns, const char *name,
                             enum svcd_tristate v)
 {
-    if (mgr->n_pending == mgr->cap_pending) {
-        size_t nc = mgr->cap_pending ? mgr->cap_pending * 2 : 16;
-        struct probe_pending *np = realloc(mgr->pending, nc * sizeof(*np));
-        if (!np) {
-            log_err(PROBE_MOD, "out of memory queueing readiness of %s/%s", ns, name);
-            return;
-        }
-        mgr->pending = np;
-        mgr->cap_pending = nc;
+    if (VEC_RESERVE(mgr->pending, mgr->n_pending, mgr->cap_pending, 16) < 0) {
+        log_err(PROBE_MOD, "out of memory queueing readiness of %s/%s", ns, name);
+        return;
     }
     struct probe_pending *e = &mgr->pending[mgr->n_pending];
     e->ns = strdup(ns);
@@ -867,14 +862,8 @@ static int probe_mgr_collect_gone(void *ctx, const char *key, void *value)
     struct probe_pod *pp = value;
     if (pp->seen_gen == g->mgr->scan_gen)
         return 0;
-    if (g->n == g->cap) {
-        size_t nc = g->cap ? g->cap * 2 : 16;
-        struct probe_pod **ni = realloc(g->items, nc * sizeof(*ni));
-        if (!ni)
-            return 1;
-        g->items = ni;
-        g->cap = nc;
-    }
+    if (VEC_RESERVE(g->items, g->n, g->cap, 16) < 0)
+        return 1;
     g->items[g->n++] = pp;
     return 0;
 }

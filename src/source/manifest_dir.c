@@ -32,6 +32,7 @@
 #include "svcd/manifest.h"
 #include "svcd/metrics.h"
 #include "svcd/store.h"
+#include "svcd/vec.h"
 
 #define MD_MAX_FILE (16u << 20)      /* refuse manifests over 16 MiB */
 #define MD_SETTLE_US 2000            /* coalescing delay after an event */
@@ -552,14 +553,8 @@ static int md_collect_dirty(void *ctx, const char *key, void *value)
     (void)key;
     if (!f->dirty)
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct md_file **items = realloc(c->items, cap * sizeof(*items));
-        if (!items)
-            return 1;
-        c->items = items;
-        c->cap = cap;
-    }
+    if (VEC_RESERVE(c->items, c->n, c->cap, 16) < 0)
+        return 1;
     c->items[c->n++] = f;
     return 0;
 }

@@ -42,6 +42,7 @@
 
 #include "svcd/hmap.h"
 #include "svcd/log.h"
+#include "svcd/vec.h"
 
 #define STORE_KEY_MAX 512
 #define STORE_MAX_SUBS 8
@@ -693,14 +694,8 @@ static struct svcd_endpoint *svc_entry_find_pod(struct svc_entry *se, const char
 /* Appends a zeroed endpoint; NULL on ENOMEM. */
 static struct svcd_endpoint *svc_entry_append(struct svc_entry *se)
 {
-    if (se->n_eps == se->cap_eps) {
-        size_t cap = se->cap_eps ? se->cap_eps * 2 : 4;
-        struct svcd_endpoint *eps = realloc(se->eps, cap * sizeof(*eps));
-        if (!eps)
-            return NULL;
-        se->eps = eps;
-        se->cap_eps = cap;
-    }
+    if (VEC_RESERVE(se->eps, se->n_eps, se->cap_eps, 4) < 0)
+        return NULL;
     struct svcd_endpoint *e = &se->eps[se->n_eps++];
     memset(e, 0, sizeof(*e));
     return e;

@@ -11,6 +11,7 @@
  * the series. Single-threaded, like the rest of the daemon.
  */
 #include "svcd/metrics.h"
+#include "svcd/vec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -102,14 +103,8 @@ static struct metric_family *metrics_family_get(const char *name, const char *he
             return f;
         }
     }
-    if (metrics_n_families == metrics_cap_families) {
-        size_t cap = metrics_cap_families ? metrics_cap_families * 2 : 32;
-        struct metric_family **nf = realloc(metrics_families, cap * sizeof(*nf));
-        if (!nf)
-            metrics_die("out of memory");
-        metrics_families = nf;
-        metrics_cap_families = cap;
-    }
+    if (VEC_RESERVE(metrics_families, metrics_n_families, metrics_cap_families, 32) < 0)
+        metrics_die("out of memory");
     struct metric_family *f = calloc(1, sizeof(*f));
     if (!f)
         metrics_die("out of memory");
@@ -131,14 +126,8 @@ static struct metric *metrics_register(const char *name, const char *labels, con
         if (metrics_labels_equal(f->series[i]->labels, labels))
             return f->series[i];
     }
-    if (f->n_series == f->cap_series) {
-        size_t cap = f->cap_series ? f->cap_series * 2 : 4;
-        struct metric **ns = realloc(f->series, cap * sizeof(*ns));
-        if (!ns)
-            metrics_die("out of memory");
-        f->series = ns;
-        f->cap_series = cap;
-    }
+    if (VEC_RESERVE(f->series, f->n_series, f->cap_series, 4) < 0)
+        metrics_die("out of memory");
     struct metric *m = calloc(1, sizeof(*m));
     if (!m)
         metrics_die("out of memory");
