@@ -7,11 +7,14 @@ PKGS=(
   # build
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libevent-dev libc-ares-dev libnftnl-dev libmnl-dev libyaml-dev libjansson-dev
-  libhttp-parser-dev
+  libhttp-parser-dev libcurl4-openssl-dev libnghttp2-dev libnetfilter-conntrack-dev
+  libsystemd-dev libcap-dev
   # run and test: namespaces, nftables, clients
   iproute2 nftables conntrack curl dnsutils jq socat ncat procps psmisc
   # peers and load tools for tests and benchmarks
-  dnsperf nsd unbound dnsmasq-base
+  dnsperf nsd unbound dnsmasq-base stress-ng linux-perf
+  # cluster mode and the Kubernetes API clients used by tests
+  etcd-server etcd-client kubernetes-client python3-kubernetes
   # a real pod runtime for the podman source (see docs/PODMAN.md)
   podman runc catatonit busybox-static file
 )
@@ -39,7 +42,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 # Debian starts these peers as services where systemd runs; the tests start
 # their own copies inside namespaces, so keep the system ones out of the way.
-for svc in nsd unbound; do
+for svc in nsd unbound etcd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
     systemctl disable "$svc" >/dev/null 2>&1 || true
