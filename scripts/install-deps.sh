@@ -14,10 +14,16 @@ PKGS=(
   # peers and load tools for tests and benchmarks
   dnsperf nsd unbound dnsmasq-base stress-ng linux-perf
   # cluster mode and the Kubernetes API clients used by tests
-  etcd-server etcd-client kubernetes-client python3-kubernetes
+  etcd-server etcd-client python3-kubernetes
   # a real pod runtime for the podman source (see docs/PODMAN.md)
   podman runc catatonit busybox-static file
 )
+# kubectl: Debian's kubernetes-client, unless the machine already has a
+# kubectl from another package (some ship a newer one; the two conflict).
+if ! command -v kubectl >/dev/null 2>&1 ||
+   dpkg-query -W -f='${Status}' kubernetes-client 2>/dev/null | grep -q "install ok installed"; then
+  PKGS+=(kubernetes-client)
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 missing=()
