@@ -29,8 +29,8 @@ lab_exec_node dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --n
 up_ok() { # addr name -> true when that upstream answers
     [[ -n $(lab_exec_node dig @"$1" -p 5399 +short +tries=1 +time=1 "$2") ]]
 }
-it_wait 3 up_ok 127.0.0.1 a.ext.test || it_fail "upstream dnsmasq did not start"
-it_wait 3 up_ok 127.0.0.2 a.corp.test || it_fail "stub dnsmasq did not start"
+it_wait 20 up_ok 127.0.0.1 a.ext.test || it_fail "upstream dnsmasq did not start"
+it_wait 20 up_ok 127.0.0.2 a.corp.test || it_fail "stub dnsmasq did not start"
 UP_PID=$(lab_exec_node pgrep -f -- "--log-facility=$UP_LOG" | head -1)
 
 svcd_start_lab --dns-listen 127.0.0.1:5353 --dns-listen 10.244.0.1:53 \
@@ -44,27 +44,30 @@ ask() { # name [dig args] -> dig output from the node namespace
     lab_exec_node dig @127.0.0.1 -p 5353 +tries=1 +time=6 "$@" "$n"
 }
 upcount() { # log pattern -> how many queries the upstream received
-    sleep 0.1
     grep -c -- "$2" "$1" 2>/dev/null || true
 }
+# upcount_is LOG PATTERN N: the upstream's log reaches N matching queries
+# (dnsmasq may write its log line after it answered; the wait covers that).
+# For N = 0, the check after an answer that came from elsewhere is exact.
+upcount_is() { it_wait_eq 20 "$3" upcount "$1" "$2"; }
 
 # Forwarding and the cache.
 it_assert_eq "$(ask www.ext.test +short)" "192.0.2.7" "forwarded A"
 it_assert_eq "$(ask WWW.Ext.Test +short)" "192.0.2.7" "second ask (mixed case) answered"
-it_assert_eq "$(upcount "$UP_LOG" 'query\[A\] www.ext.test ')" 1 "upstream asked once"
+it_check "upstream asked once" upcount_is "$UP_LOG" 'query\[A\] www.ext.test ' 1
 out=$(ask WwW.eXt.TeSt +noall +question)
 it_assert_contains "$out" "WwW.eXt.TeSt" "question case kept in the cached answer"
 ttl1=$(ask www.ext.test +noall +answer | awk '{print $2}')
-sleep 2.2
+sleep 2.2   # time must pass for the TTL to count down (TTL 300: a slow machine only helps)
 ttl2=$(ask www.ext.test +noall +answer | awk '{print $2}')
 it_check "TTL counts down in the cache ($ttl1 -> $ttl2)" \
     test -n "$ttl1" -a -n "$ttl2" -a "${ttl2:-0}" -le $((${ttl1:-0} - 2))
 it_assert_eq "$(ask www.ext.test +short +dnssec | head -1)" "192.0.2.7" "DO query answered"
-it_assert_eq "$(upcount "$UP_LOG" 'query\[A\] www.ext.test ')" 2 "DO query is its own cache entry"
+it_check "DO query is its own cache entry" upcount_is "$UP_LOG" 'query\[A\] www.ext.test ' 2
 
 # Stub domain.
 it_assert_eq "$(ask host.corp.test +short)" "198.51.100.9" "stub domain answered"
-it_assert_eq "$(upcount "$STUB_LOG" 'query\[A\] host.corp.test ')" 1 "stub upstream asked"
+it_check "stub upstream asked" upcount_is "$STUB_LOG" 'query\[A\] host.corp.test ' 1
 it_assert_eq "$(upcount "$UP_LOG" 'host.corp.test')" 0 "default upstream not asked for the stub"
 
 # ACL: a pod may recurse, the external client may not.
@@ -82,13 +85,12 @@ it_check "TCP answer complete" test "$(printf '%s' "$out" | wc -c)" -gt 700
 
 # Upstream gone: cached names still answer, others SERVFAIL quickly.
 [[ -n $UP_PID ]] && kill "$UP_PID"
-sleep 0.2
+it_wait 20 bash -c "! kill -0 $UP_PID 2>/dev/null" || it_fail "upstream dnsmasq did not exit"
 it_assert_eq "$(ask www.ext.test +short)" "192.0.2.7" "cached name with upstream down"
-t0=$(date +%s%N)
+# dig waits 6 s: an answer at all shows svcd gives up on its own (its
+# deadline is 4 s), without asserting how fast.
 out=$(ask gone.ext.test)
-ms=$((($(date +%s%N) - t0) / 1000000))
 it_assert_contains "$out" "status: SERVFAIL" "uncached name with upstream down: SERVFAIL"
-it_check "SERVFAIL within 5 s (${ms} ms)" test "$ms" -lt 5000
 
 # Metrics (read before SIGHUP empties the cache gauge).
 m=$(admin_get /metrics)
@@ -101,8 +103,7 @@ it_check "cache hits counted (${hits:-none})" test "${hits%.*}" -ge 3
 
 # SIGHUP flushes the cache: with the upstream gone, the once-cached name fails now.
 svcd_signal HUP
-sleep 0.3
-out=$(ask www.ext.test)
-it_assert_contains "$out" "status: SERVFAIL" "SIGHUP flushed the cache"
+servfails() { [[ $(ask "$1") == *"status: SERVFAIL"* ]]; }
+it_check "SIGHUP flushed the cache" it_wait 15 servfails www.ext.test
 
 it_finish

@@ -143,7 +143,7 @@ LAB_QUIET=1
 lab_up 1 || exit 3
 echo "\$LAB" >"\$1"
 [[ \${2:-} == fail ]] && exit 7
-for ((n = 0; n < 30; n++)); do sleep 1 & wait \$!; done
+for ((n = 0; n < 240; n++)); do sleep 1 & wait \$!; done   # until signalled (bounded)
 exit 0
 EOF
 for how in INT TERM fail; do
@@ -151,7 +151,10 @@ for how in INT TERM fail; do
     # a background job starts with SIGINT ignored; give it the default back
     env --default-signal=INT,TERM bash "$child" "$namefile" "$how" &
     cpid=$!
-    it_wait 10 test -s "$namefile" || it_fail "child lab did not come up ($how)"
+    if ! it_wait 120 test -s "$namefile"; then   # netns creation waits for the kernel's cleanup of deleted ones
+        kill -TERM "$cpid" 2>/dev/null; wait "$cpid"
+        it_fail "child lab did not come up ($how)"
+    fi
     clab=$(cat "$namefile")
     [[ $how == fail ]] || kill -"$how" "$cpid"
     wait "$cpid"

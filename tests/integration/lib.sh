@@ -22,20 +22,31 @@
 #   it_finish                     prints "N passed, N failed", exits 0 only
 #                                 when nothing failed
 #   it_wait SECONDS CMD...        polls CMD every 0.1 s until it succeeds;
-#                                 returns 1 when the deadline passes
+#                                 returns 1 when the deadline passes. Use it
+#                                 (never a fixed sleep) before asserting on
+#                                 anything svcd does asynchronously; pick a
+#                                 generous deadline: it costs nothing when
+#                                 the condition holds early. SECONDS is
+#                                 multiplied by IT_TIME_SCALE (below).
+#   wait_until SECONDS CMD...     the same as it_wait
 #   it_wait_eq SECONDS EXPECTED CMD...  polls until CMD's stdout == EXPECTED;
 #                                 IT_LAST holds the last output
+#   IT_TIME_SCALE                 factor for every deadline above and for
+#                                 svcd_start/svcd_stop (default 1; 3 when
+#                                 SVCD_BUILD is a sanitizer build). Deadlines
+#                                 bound how long a test may wait, never how
+#                                 fast svcd must be: no test asserts on speed.
 # svcd:
 #   svcd_start ARGS...            runs $SVCD_BUILD/svcd ARGS in the node
 #                                 namespace (stderr+stdout to $SVCD_LOG),
-#                                 waits up to 5 s for /readyz = 200; 1 if not
+#                                 waits up to 30 s for /readyz = 200; 1 if not
 #                                 (SVCD_EXIT is set if svcd exited; the log
 #                                 is printed by the exit trap if the test
 #                                 fails, or call svcd_log)
 #   svcd_start_lab [ARGS...]      svcd_start with the lab's usual flags
 #                                 (--manifests --node-name --service-cidr x2
 #                                 --log-level debug) followed by ARGS
-#   svcd_stop                     SIGTERM, waits 5 s, then SIGKILL; sets
+#   svcd_stop                     SIGTERM, waits 20 s, then SIGKILL; sets
 #                                 SVCD_EXIT (exit status, or 137 if killed)
 #   svcd_log                      prints the svcd log
 #   svcd_signal SIG               sends SIG to svcd (e.g. HUP)
@@ -47,13 +58,15 @@
 #   svcctl_run ARGS...            $SVCD_BUILD/svcctl --server $SVCD_ADMIN ARGS
 #                                 in the node ns
 # traffic (all inside lab namespaces, bounded by timeouts):
-#   node_curl URL [curl args]     curl -sS --max-time 2 from the node ns
+#   node_curl URL [curl args]     curl -sS --max-time 5 from the node ns
+#                                 (a later --max-time in args wins: tests
+#                                 that expect a drop pass a short one)
 #   pod_curl POD URL [curl args]  same from a pod
 #   ext_curl URL [curl args]      same from the external-client ns
 #   udp_ask NSNAME HOST PORT      sends one datagram, prints the answer
 #                                 (NSNAME: node, ext or a pod name)
 #   dns_ask NAME [TYPE] [SERVER] [dig args]
-#                                 dig +short from the node ns; SERVER
+#                                 dig +short +time=3 from the node ns; SERVER
 #                                 defaults to $SVCD_DNS (127.0.0.1:5353 form
 #                                 or plain address)
 #
@@ -68,6 +81,16 @@ export SVCD_SRC SVCD_BUILD
 
 IT_PASSED=0
 IT_FAILED=0
+if [[ -z ${IT_TIME_SCALE:-} ]]; then
+    IT_TIME_SCALE=1
+    # A sanitizer build runs everything several times slower; deadlines
+    # grow, checks stay exact. (scripts/test.sh --stress keeps the scale at 1:
+    # the default deadlines must hold on a contended CPU as they are.)
+    if grep -qs 'SVCD_SANITIZE:BOOL=ON' "$SVCD_BUILD/CMakeCache.txt"; then
+        IT_TIME_SCALE=3
+    fi
+fi
+export IT_TIME_SCALE
 IT_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
 SVCD_PID=
 SVCD_LOG=
@@ -144,8 +167,8 @@ it_finish() {
     exit 0
 }
 
-# "2" / "0.5" seconds -> nanoseconds
-_it_secs_ns() { awk -v s="$1" 'BEGIN { printf "%d", s * 1e9 }'; }
+# "2" / "0.5" seconds -> nanoseconds, times IT_TIME_SCALE
+_it_secs_ns() { awk -v s="$1" -v k="$IT_TIME_SCALE" 'BEGIN { printf "%d", s * k * 1e9 }'; }
 
 it_wait() {
     local secs=$1 end
@@ -157,6 +180,8 @@ it_wait() {
         sleep 0.1
     done
 }
+
+wait_until() { it_wait "$@"; }
 
 IT_LAST=
 it_wait_eq() {
@@ -185,11 +210,11 @@ lab_on_down() {
 
 # --------------------------------------------------------------- svcd ----
 admin_status() {
-    lab_exec_node curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$SVCD_ADMIN$1"
+    lab_exec_node curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$SVCD_ADMIN$1"
 }
 
 admin_get() {
-    lab_exec_node curl -sS -f --max-time 2 "http://$SVCD_ADMIN$1"
+    lab_exec_node curl -sS -f --max-time 5 "http://$SVCD_ADMIN$1"
 }
 
 admin_generation() {
@@ -236,7 +261,7 @@ svcd_start() {
     echo "+ svcd $*" >>"$SVCD_LOG"
     ip netns exec "$LAB_NODE_NS" "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_LOG" 2>&1 &
     SVCD_PID=$!
-    for ((t = 0; t < 50; t++)); do
+    for ((t = 0; t < 300 * IT_TIME_SCALE; t++)); do
         if _svcd_ready; then return 0; fi
         if ! _lab_pid_alive "$SVCD_PID"; then
             wait "$SVCD_PID" 2>/dev/null
@@ -247,7 +272,7 @@ svcd_start() {
         fi
         sleep 0.1
     done
-    echo "svcd_start: /readyz not 200 after 5 s (svcd still running: $SVCD_PID)" >&2
+    echo "svcd_start: /readyz not 200 after $((30 * IT_TIME_SCALE)) s (svcd still running: $SVCD_PID)" >&2
     return 1
 }
 
@@ -261,12 +286,12 @@ svcd_stop() {
     local t
     [[ -n $SVCD_PID ]] || return 0
     kill -TERM "$SVCD_PID" 2>/dev/null
-    for ((t = 0; t < 50; t++)); do
+    for ((t = 0; t < 200 * IT_TIME_SCALE; t++)); do
         _lab_pid_alive "$SVCD_PID" || break
         sleep 0.1
     done
     if _lab_pid_alive "$SVCD_PID"; then
-        echo "svcd_stop: svcd ignored SIGTERM for 5 s; killing it" >&2
+        echo "svcd_stop: svcd ignored SIGTERM for $((20 * IT_TIME_SCALE)) s; killing it" >&2
         kill -KILL "$SVCD_PID" 2>/dev/null
     fi
     wait "$SVCD_PID" 2>/dev/null
@@ -279,19 +304,19 @@ svcd_stop() {
 node_curl() {
     local url=$1
     shift
-    lab_exec_node curl -sS --max-time 2 "$@" "$url"
+    lab_exec_node curl -sS --max-time 5 "$@" "$url"
 }
 
 pod_curl() {
     local pod=$1 url=$2
     shift 2
-    lab_exec_pod "$pod" curl -sS --max-time 2 "$@" "$url"
+    lab_exec_pod "$pod" curl -sS --max-time 5 "$@" "$url"
 }
 
 ext_curl() {
     local url=$1
     shift
-    lab_exec_ext curl -sS --max-time 2 "$@" "$url"
+    lab_exec_ext curl -sS --max-time 5 "$@" "$url"
 }
 
 # udp_ask NSNAME HOST PORT: one datagram, the answer on stdout (1 s timeout).
@@ -315,7 +340,7 @@ dns_ask() {
     elif [[ $server == *.*:* ]]; then
         port=${server##*:}; server=${server%:*}
     fi
-    lab_exec_node dig +short +time=1 +tries=1 -p "$port" "@$server" "$name" "$type" "$@"
+    lab_exec_node dig +short +time=3 +tries=1 -p "$port" "@$server" "$name" "$type" "$@"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

@@ -131,21 +131,21 @@ want2=$(printf '%s\n' "$ip1" "$ip2" | sort | tr '\n' ' ' | sed 's/ $//')
 
 # --- /api/pods and /api/endpoints ---
 both_ready() { echo "$(pod_field "$P-web1" .ready) $(pod_field "$P-web2" .ready)"; }
-it_wait_eq 10 "true true" both_ready
+it_wait_eq 20 "true true" both_ready
 it_assert_eq "$IT_LAST" "true true" "/api/pods: both podman pods ready"
 it_assert_eq "$(pod_field "$P-web1" '.podIPs[0]')" "$ip1" "/api/pods: web1 IP from podman"
 it_assert_eq "$(pod_field "$P-web1" '.phase')" "Running" "/api/pods: web1 Running"
 it_assert_eq "$(pod_field "$P-web1" '.namespace')" "default" "/api/pods: namespace from label"
 it_assert_eq "$(pod_field "$P-web1" '.hostname')" "web1" "/api/pods: hostname from podman"
 it_assert_eq "$(pod_field "$P-web1" '.labels.app')" "$SEL" "/api/pods: labels from podman"
-it_wait_eq 10 "$want2" ep_ips podweb
+it_wait_eq 20 "$want2" ep_ips podweb
 it_assert_eq "$IT_LAST" "$want2" "/api/endpoints: Service podweb has both pods"
 
 # --- DNS ---
 it_assert_eq "$(dns_ask podweb.default.svc.cluster.local A)" "10.96.0.77" \
     "dig podweb.default.svc.cluster.local -> the VIP"
 headless_ips() { dns_ask podweb-h.default.svc.cluster.local A | sort | tr '\n' ' ' | sed 's/ $//'; }
-it_wait_eq 5 "$want2" headless_ips
+it_wait_eq 20 "$want2" headless_ips
 it_assert_eq "$IT_LAST" "$want2" "dig headless podweb-h -> both pod IPs"
 
 # --- the VIP reaches both pods ---
@@ -170,11 +170,11 @@ it_assert_eq "$IT_LAST" "$want2" "web1 healthy again -> back in the endpoints"
 # --- stop one pod: it leaves the endpoints, DNS and the VIP ---
 t0=$(date +%s%N)
 pm pod stop -t 0 "$P-web2" >/dev/null
-it_wait_eq 5 "$ip1" ep_ips podweb
+it_wait_eq 20 "$ip1" ep_ips podweb
 it_assert_eq "$IT_LAST" "$ip1" "pod web2 stopped -> only web1 behind the Service"
 t1=$(date +%s%N)
 echo "# stop -> endpoint removed in $(((t1 - t0) / 1000000)) ms (includes podman pod stop)"
-it_wait_eq 3 "$ip1" headless_ips
+it_wait_eq 20 "$ip1" headless_ips
 it_assert_eq "$IT_LAST" "$ip1" "dig headless after the stop -> only web1"
 it_assert_eq "$(vip_seen 20)" "web1" "curl through the VIP after the stop -> only web1"
 it_assert_ne "$(pod_field "$P-web2" '.phase')" "Running" "/api/pods: web2 no longer Running"
@@ -202,7 +202,7 @@ it_check "svcd counted the reconnect" bash -c \
 svcd_stop
 pm pod rm -f -t 0 "$P-web2" >/dev/null
 svcd_start "${SVCD_ARGS[@]}" || it_fail "svcd did not restart"
-it_wait_eq 10 "$ip1" ep_ips podweb
+it_wait_eq 20 "$ip1" ep_ips podweb
 it_assert_eq "$IT_LAST" "$ip1" "after restart: the removed pod is not behind the Service"
 it_assert_eq "$(pod_field "$P-web2" .name)" "" "after restart: /api/pods has no web2"
 it_assert_eq "$(headless_ips)" "$ip1" "after restart: dig headless -> only web1"

@@ -87,20 +87,22 @@ probe_jq() { admin_get "/api/probes?namespace=default&name=$1" | jq -r ".items[0
 all_but() { printf '%s\n' "$P1" "$P2" "$P3" "$P4" | grep -vx "$1" | sort | tr '\n' ' ' | sed 's/ $//'; }
 
 ALL=$(printf '%s\n' "$P1" "$P2" "$P3" "$P4" | sort | tr '\n' ' ' | sed 's/ $//')
-it_wait_eq 8 "$ALL" ready_pods || it_fail "pods never became ready: '$IT_LAST'"
+it_wait_eq 20 "$ALL" ready_pods || it_fail "pods never became ready: '$IT_LAST'"
 it_pass "all four pods ready through their probes"
 
 # 1. HTTP server stopped: out after FAILS x PERIOD, not at the first failure.
 lab_pod_stop "$P1" || it_fail "lab_pod_stop"
 t0=$(now_ms)
 WANT=$(all_but "$P1")
-it_wait_eq 6 "$WANT" ready_pods || it_fail "stopped pod still ready: '$IT_LAST'"
+it_wait_eq 20 "$WANT" ready_pods || it_fail "stopped pod still ready: '$IT_LAST'"
 dt=$(( $(now_ms) - t0 ))
 echo "# stopped pod left the ready endpoints after ${dt} ms (threshold ${FAILS} x ${PERIOD}s)"
+# A lower bound only: a slow machine makes dt longer, never shorter.
 it_check "left after >= (FAILS-1) periods (${dt} ms)" test "$dt" -ge $(( (FAILS - 1) * PERIOD * 1000 - 100 ))
-it_check "left within FAILS x PERIOD + 1.5 s (${dt} ms)" test "$dt" -le $(( FAILS * PERIOD * 1000 + 1500 ))
+cf=$(probe_jq "$P1" '.containers[0].probes.readiness.consecutiveFailures')
+it_check "the verdict came from FAILS failures in a row (consecutiveFailures $cf >= $FAILS)" test "${cf:-0}" -ge "$FAILS"
 it_assert_eq "$(all_pods)" "$ALL" "not-ready pod is still listed as an endpoint (ready=false)"
-it_wait_eq 3 "0/1 Running 0 readiness http failure" pod_row "$P1" &&
+it_wait_eq 20 "0/1 Running 0 readiness http failure" pod_row "$P1" &&
     it_pass "svcctl: stopped pod is 0/1 with a failing readiness http probe" ||
     _it_count_fail "svcctl row of stopped pod: '$IT_LAST'"
 row=$(svcctl_run get po "$P1" -o wide | tail -n 1)
@@ -114,11 +116,11 @@ it_assert_eq "$(admin_get "/api/pods?namespace=default&name=$P1" | jq -r '.items
 
 lab_pod_start "$P1" || it_fail "lab_pod_start"
 t0=$(now_ms)
-it_wait_eq 5 "$ALL" ready_pods || it_fail "restarted pod not back: '$IT_LAST'"
+it_wait_eq 20 "$ALL" ready_pods || it_fail "restarted pod not back: '$IT_LAST'"
 dt=$(( $(now_ms) - t0 ))
 echo "# restarted pod was ready again after ${dt} ms"
 it_check "back within PERIOD + 1.5 s (${dt} ms)" test "$dt" -le $(( PERIOD * 1000 + 1500 ))
-it_wait_eq 3 "1/1 Running 0 readiness http success" pod_row "$P1" &&
+it_wait_eq 20 "1/1 Running 0 readiness http success" pod_row "$P1" &&
     it_pass "svcctl: restarted pod is 1/1 with a successful probe" ||
     _it_count_fail "svcctl row of restarted pod: '$IT_LAST'"
 it_assert_eq "$(probe_jq "$P1" '[.ready, .conditions[0].status, .lastProbe.result] | map(tostring) | join(" ")')" \
@@ -127,23 +129,23 @@ it_assert_eq "$(probe_jq "$P1" '[.ready, .conditions[0].status, .lastProbe.resul
 # 2. /healthz answers 500: out, with the reason in the log; healed: back.
 lab_pod_fail "$P2"
 WANT=$(all_but "$P2")
-it_wait_eq 6 "$WANT" ready_pods || it_fail "failing pod still ready: '$IT_LAST'"
+it_wait_eq 20 "$WANT" ready_pods || it_fail "failing pod still ready: '$IT_LAST'"
 it_check "log names the failing probe" grep -q "pod default/$P2 is not ready: .*HTTP probe failed with statuscode: 500" "$SVCD_LOG"
 lab_pod_heal "$P2"
-it_wait_eq 5 "$ALL" ready_pods || it_fail "healed pod not back: '$IT_LAST'"
+it_wait_eq 20 "$ALL" ready_pods || it_fail "healed pod not back: '$IT_LAST'"
 it_pass "healthz 500 -> not ready -> healed -> ready"
 
 # 3. exec probe inside the pod's netns: stopping that pod's server fails it.
 lab_pod_stop "$P3"
 WANT=$(all_but "$P3")
-it_wait_eq 8 "$WANT" ready_pods || it_fail "exec probe did not see pod 3 stop: '$IT_LAST'"
+it_wait_eq 20 "$WANT" ready_pods || it_fail "exec probe did not see pod 3 stop: '$IT_LAST'"
 lab_pod_start "$P3"
-it_wait_eq 6 "$ALL" ready_pods || it_fail "exec probe did not see pod 3 back: '$IT_LAST'"
+it_wait_eq 20 "$ALL" ready_pods || it_fail "exec probe did not see pod 3 back: '$IT_LAST'"
 it_pass "exec probe runs in the pod's network namespace"
 
 # 4. liveness failing: not ready, restarts needed counted; healed: back.
 lab_pod_fail "$P4"
-it_wait_eq 6 "$(all_but "$P4")" ready_pods || it_fail "liveness failure did not unready pod 4: '$IT_LAST'"
+it_wait_eq 20 "$(all_but "$P4")" ready_pods || it_fail "liveness failure did not unready pod 4: '$IT_LAST'"
 it_check "restart needed logged" grep -q "pod default/$P4 container server: liveness probe failed $FAILS times, restart needed" "$SVCD_LOG"
 M=$(admin_get /metrics)
 it_check "restarts metric counts" bash -c "grep -Eq '^svcd_probe_restarts_needed_total [1-9]' <<<\"\$1\"" _ "$M"
@@ -156,10 +158,10 @@ it_check "/api/probes: restartsNeeded >= 1" \
 it_assert_eq "$(probe_jq "$P4" '.containers[0].probes.liveness.result')" failure \
     "/api/probes: the container's liveness probe failed"
 lab_pod_heal "$P4"
-it_wait_eq 6 "$ALL" ready_pods || it_fail "healed liveness pod not back: '$IT_LAST'"
+it_wait_eq 20 "$ALL" ready_pods || it_fail "healed liveness pod not back: '$IT_LAST'"
 it_pass "liveness failure -> not ready + restart needed -> healed -> ready"
 p4_ready() { pod_row "$P4" | awk '{print $1, ($3 >= 1) ? "restarts>=1" : "restarts=0"}'; }
-it_wait_eq 3 "1/1 restarts>=1" p4_ready &&
+it_wait_eq 20 "1/1 restarts>=1" p4_ready &&
     it_pass "svcctl: healed pod 1/1, RESTARTS-NEEDED kept" || _it_count_fail "healed P4 row: '$IT_LAST'"
 n=$(admin_get /api/probes | jq '[.items[] | select(.namespace == "default")] | length')
 it_assert_eq "$n" 4 "/api/probes lists the four probed pods"

@@ -94,7 +94,7 @@ EOF
 svcd_start --manifests "$LAB_MANIFESTS" --no-nft --admin-listen 127.0.0.1:9180 --log-level debug ||
     it_fail "svcd did not start"
 pod_count() { admin_get /api/pods | jq '.items | length'; }
-it_wait_eq 5 8 pod_count ||
+it_wait_eq 20 8 pod_count ||
     it_fail "pods not loaded: $IT_LAST"
 
 # expect_out MSG EXPECTED_STDOUT ARGS...: exact stdout and exit 0
@@ -199,7 +199,7 @@ it_assert_eq "$n" 8 "-A -o json lists all pods"
 # probe in LAST-PROBE, its output as PROBE-REASON with -o wide. The real
 # clock is used here (SVCCTL_NOW empty), so AGE is not compared.
 chk_row() { SVCCTL_NOW= svcctl_run get po chk-0 -n ops | tail -n 1 | awk '{print $2, $3, $4, $5, $6, $7}'; }
-it_wait_eq 5 "0/1 Running 0 readiness exec failure" chk_row &&
+it_wait_eq 20 "0/1 Running 0 readiness exec failure" chk_row &&
     it_pass "failing exec probe: READY 0/1 and LAST-PROBE" || _it_count_fail "chk-0 row: '$IT_LAST'"
 row=$(SVCCTL_NOW= svcctl_run get po chk-0 -n ops | tail -n 1)
 [[ $row =~ readiness\ exec\ failure\ [0-9]+s\ ago ]] &&
@@ -250,11 +250,11 @@ svc svc-web.yaml web default 2026-01-01T00:00:00Z '  clusterIP: 10.96.0.10
   - {name: https, port: 443, targetPort: 8443}'
 want="web    ClusterIP   10.96.0.10   <none>        80/TCP,53/UDP,443/TCP   3d4h"
 web_row() { svcctl_run get svc web | tail -n 1; }
-it_wait_eq 5 "$want" web_row &&
+it_wait_eq 20 "$want" web_row &&
     it_pass "changed Service shows in svcctl" || _it_count_fail "changed Service: '$IT_LAST'"
 rm -f "$LAB_MANIFESTS/pod-web-1.yaml"
 np_row() { svcctl_run get ep np | tail -n 1; }
-it_wait_eq 5 "np     10.244.0.12:80,10.244.0.14:80   4h" np_row &&
+it_wait_eq 20 "np     10.244.0.12:80,10.244.0.14:80   4h" np_row &&
     it_pass "deleted pod leaves the endpoints" || _it_count_fail "deleted pod: '$IT_LAST'"
 
 svcd_stop

@@ -97,7 +97,10 @@ for i in "${!LAB_PODS[@]}"; do
     n=$(awk -v p="${LAB_PODS[$i]}" '$2 == p {print $1}' <<<"$dist")
     n=${n:-0}
     total=$((total + n))
-    it_check "${LAB_PODS[$i]} got $n of 1000 (expected 283..383)" test "$n" -ge 283 -a "$n" -le 383
+    # 333 +- 4.5 standard deviations (sd 14.9): a fair random balancer
+    # misses this range once in ~10^5 runs; a skewed one (e.g. 50/25/25) never
+    # hits it
+    it_check "${LAB_PODS[$i]} got $n of 1000 (expected 266..400)" test "$n" -ge 266 -a "$n" -le 400
 done
 it_assert_eq "$total" 1000 "all 1000 connections answered"
 

@@ -228,7 +228,8 @@ _lab_start_podserver() {
     ip netns exec "${LAB_POD_NS[$i]}" "$LAB_PODSERVER" "${args[@]}" \
         </dev/null >>"$LAB_TMP/$name.log" 2>&1 &
     LAB_POD_PID[$i]=$!
-    for ((t = 0; t < 100; t++)); do
+    # up to 30 s: a sanitizer build on a busy machine starts slowly
+    for ((t = 0; t < 600; t++)); do
         [[ -s $LAB_TMP/$name.pid ]] && return 0
         if ! kill -0 "${LAB_POD_PID[$i]}" 2>/dev/null; then break; fi
         sleep 0.05

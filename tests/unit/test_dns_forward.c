@@ -523,7 +523,10 @@ static void test_upstream_down(void)
     CHECK(dns_forwarder_query(f, q.b, q.n, on_answer, &r[0]) == 0, "accepted (refused)");
     run_until(base, 1, 6000);
     CHECK(r[0].calls == 1 && r[0].servfail, "closed port -> SERVFAIL");
-    CHECK(ms_since(&t0) < 1500, "closed port answered fast (%.0f ms)", ms_since(&t0));
+    /* Not a speed check: a try that times out ends no earlier than
+     * DNS_FORWARD_TRY_MS, so an answer before that came from the refusal. */
+    CHECK(ms_since(&t0) < DNS_FORWARD_TRY_MS, "closed port answered by the refusal (%.0f ms)",
+          ms_since(&t0));
 
     g_done = 0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -533,7 +536,9 @@ static void test_upstream_down(void)
     double took = (double)(r[1].at.tv_sec - t0.tv_sec) * 1e3 +
                   (double)(r[1].at.tv_nsec - t0.tv_nsec) / 1e6;
     CHECK(r[1].calls == 1 && r[1].servfail, "silent upstream -> SERVFAIL");
-    CHECK(took >= DNS_FORWARD_TRY_MS && took <= DNS_FORWARD_DEADLINE_MS + 500,
+    /* The deadline timer fires at DNS_FORWARD_DEADLINE_MS; the upper bound
+     * only shows that it fired at all (run_until stops 3 s later). */
+    CHECK(took >= DNS_FORWARD_TRY_MS && took <= DNS_FORWARD_DEADLINE_MS + 3000,
           "silent upstream answered after %.0f ms (bounded)", took);
     /* SERVFAIL is not cached: asking again goes upstream again (fails fast
      * for the closed port). */
@@ -574,7 +579,6 @@ static void test_resolv_conf(void)
     pid_t pid_c = -1;
     struct result r[2];
     struct pkt q;
-    struct timespec t0;
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53) };
 
     snprintf(path, sizeof(path), "%s/resolv.conf", g_dir);
@@ -606,12 +610,15 @@ static void test_resolv_conf(void)
     if (f) {
         memset(r, 0, sizeof(r));
         g_done = 0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         mkquery(&q, 0x2121, "a.rc.test", 1, false);
         dns_forwarder_query(f, q.b, q.n, on_answer, &r[0]);
         run_until(base, 1, 6000);
         CHECK(first_a(r[0].b, r[0].n) == 0x07070707, "answered by the resolv.conf server");
-        CHECK(ms_since(&t0) < 1000, "svcd's own address skipped (%.0f ms)", ms_since(&t0));
+        /* "svcd itself" (127.0.0.1:53, which never answers) was not asked:
+         * nothing arrived on that socket. */
+        uint8_t junk[512];
+        CHECK(recv(silent, junk, sizeof(junk), MSG_DONTWAIT) < 0 && errno == EAGAIN,
+              "svcd's own address skipped (no query reached it)");
         dns_forwarder_free(f);
     }
     /* resolv.conf naming only svcd: forwarder works, answers SERVFAIL */
@@ -623,7 +630,6 @@ static void test_resolv_conf(void)
     if (f) {
         memset(r, 0, sizeof(r));
         g_done = 0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         mkquery(&q, 0x2122, "b.rc.test", 1, false);
         CHECK(dns_forwarder_query(f, q.b, q.n, on_answer, &r[0]) == -1 && r[0].calls == 0,
               "no upstream: refused at once (caller answers SERVFAIL), no loop");
