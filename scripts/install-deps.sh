@@ -26,8 +26,15 @@ if ! command -v kubectl >/dev/null 2>&1 ||
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
+# Debian's kubernetes-client (kubectl 1.20) cannot be installed over another
+# package's /usr/bin/kubectl (e.g. Google's "kubectl"); any kubectl serves the tests.
+if command -v kubectl >/dev/null 2>&1 &&
+   ! dpkg-query -W -f='${Status}' kubernetes-client 2>/dev/null | grep -q 'install ok installed'; then
+  PKGS=("${PKGS[@]/kubernetes-client}")
+fi
 missing=()
 for p in "${PKGS[@]}"; do
+  [ -n "$p" ] || continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then

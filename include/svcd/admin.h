@@ -3,7 +3,8 @@
  * Prometheus.
  *
  *   GET /healthz         200 "ok" while the event loop runs
- *   GET /readyz          200 "ok", or 503 with the reason from ready()
+ *   GET /readyz          200 "ok", or 503 with the reason from ready() or
+ *                        the failing health checks (?verbose: every check)
  *   GET /metrics         Prometheus text 0.0.4: the metrics registry plus
  *                        store gauges (services, pods, endpoints by condition,
  *                        generation, commits)
@@ -32,6 +33,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct health;
 struct probe_mgr;
 struct store;
 struct svcd_hostport;
@@ -56,6 +58,12 @@ struct admin *admin_new(struct event_base *base, struct store *st,
  * detached with admin_set_probes(a, NULL) before it is freed. Accepts a NULL
  * admin (no-op). */
 void admin_set_probes(struct admin *a, struct probe_mgr *mgr);
+
+/* Answers /readyz from h's named checks instead of ready(): 200 "ok" when
+ * every check passes, else 503 with one "[-]name failed: reason" line per
+ * failing check; with ?verbose every check is listed ("[+]name ok") as the
+ * Kubernetes components do. h is not owned and must outlive the admin. */
+void admin_set_health(struct admin *a, struct health *h);
 
 /* The bound TCP port (useful after listening on port 0). */
 uint16_t admin_port(const struct admin *a);

@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "svcd/config.h"
+#include "svcd/health.h"
 #include "svcd/log.h"
 #include "svcd/metrics.h"
 #include "svcd/model.h"
@@ -50,6 +51,7 @@ struct admin {
     uint16_t port;
     admin_ready_fn ready;
     void *ready_ctx;
+    struct health *health;         /* or NULL: ready() decides */
     struct metric *m_commits;      /* svcd_store_commits_total */
     struct metric *m_requests[5];  /* by status class 1xx..5xx */
     /* endpoint condition counts, recomputed when the generation moves */
@@ -661,8 +663,21 @@ static void admin_handle_metrics(struct admin *a, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
-static void admin_handle_readyz(struct admin *a, struct evhttp_request *req)
+static void admin_handle_readyz(struct admin *a, struct evhttp_request *req,
+                                struct evkeyvalq *q)
 {
+    if (a->health) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b) {
+            evhttp_send_error(req, 500, NULL);
+            return;
+        }
+        bool ok = health_render(a->health, b, evhttp_find_header(q, "verbose") != NULL);
+        admin_reply(a, req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
+                    "text/plain; charset=utf-8", b);
+        evbuffer_free(b);
+        return;
+    }
     const char *why = a->ready ? a->ready(a->ready_ctx) : NULL;
     if (!why) {
         admin_reply_text(a, req, 200, "OK", "ok");
@@ -732,7 +747,7 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         admin_reply_text(a, req, 200, "OK", "ok");
         break;
     case R_READY:
-        admin_handle_readyz(a, req);
+        admin_handle_readyz(a, req, &q);
         break;
     case R_METRICS:
         admin_handle_metrics(a, req);
@@ -854,6 +869,12 @@ fail:
         close(fd);
     admin_free(a);
     return NULL;
+}
+
+void admin_set_health(struct admin *a, struct health *h)
+{
+    if (a)
+        a->health = h;
 }
 
 void admin_set_probes(struct admin *a, struct probe_mgr *mgr)

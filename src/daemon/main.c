@@ -21,12 +21,14 @@
 #include "svcd/admin.h"
 #include "svcd/config.h"
 #include "svcd/dns_server.h"
+#include "svcd/health.h"
 #include "svcd/log.h"
 #include "svcd/manifest_dir.h"
 #include "svcd/metrics.h"
 #include "svcd/nft.h"
 #include "svcd/podman.h"
 #include "svcd/probe.h"
+#include "svcd/sdnotify.h"
 #include "svcd/store.h"
 
 
@@ -42,25 +44,80 @@ struct svcd {
     struct dns_server *dns;
     struct probe_mgr *probes;
     struct admin *admin;
+    struct health *health;
+    struct sdnotify *notify;
     struct event *ev_term, *ev_int, *ev_hup;
-    char ready_reason[512];
 };
 
-/* /readyz: ready after the first full load and (with nftables) sync. */
-static const char *svcd_ready(void *ctx)
+/* ---- readiness checks (/readyz, systemd READY=1) ---- */
+
+static enum health_state svcd_check_manifests(void *ctx, char *reason, size_t len)
 {
     struct svcd *d = ctx;
-    if (d->md && !manifest_dir_loaded(d->md))
-        return "initial manifest load pending";
-    if (d->podman && !podman_src_synced(d->podman))
-        return "initial podman list pending";
-    if (d->nft && !nftdp_synced(d->nft)) {
-        const char *err = nftdp_last_error(d->nft);
-        snprintf(d->ready_reason, sizeof(d->ready_reason), "nftables %s%s",
-                 err ? "sync failed: " : "sync pending", err ? err : "");
-        return d->ready_reason;
+    if (!manifest_dir_loaded(d->md)) {
+        snprintf(reason, len, "initial load of %s pending", d->cfg.manifests);
+        return HEALTH_PENDING;
     }
-    return NULL;
+    return HEALTH_OK;
+}
+
+static enum health_state svcd_check_podman(void *ctx, char *reason, size_t len)
+{
+    struct svcd *d = ctx;
+    struct podman_stats s;
+    podman_src_get_stats(d->podman, &s);
+    if (s.connected && podman_src_synced(d->podman))
+        return HEALTH_OK;
+    if (!podman_src_synced(d->podman) && s.errors == 0) {
+        snprintf(reason, len, "initial list from %s pending", d->cfg.podman_socket);
+        return HEALTH_PENDING;
+    }
+    snprintf(reason, len, "podman API at %s unreachable (%llu failed requests; retrying%s)",
+             d->cfg.podman_socket, (unsigned long long)s.errors,
+             podman_src_synced(d->podman) ? ", last known pods kept" : "");
+    return HEALTH_FAILED;
+}
+
+static enum health_state svcd_check_nft(void *ctx, char *reason, size_t len)
+{
+    struct svcd *d = ctx;
+    const char *err = nftdp_last_error(d->nft);
+    if (err) {
+        snprintf(reason, len, "sync failed: %s", err);
+        return HEALTH_FAILED;
+    }
+    if (!nftdp_synced(d->nft) && nftdp_generation(d->nft) == 0) {
+        snprintf(reason, len, "first sync pending");
+        return HEALTH_PENDING;
+    }
+    return HEALTH_OK;
+}
+
+/* systemd: start-up has settled when no check is still on its first try. */
+static bool svcd_settled(void *ctx, char *status, size_t len)
+{
+    struct svcd *d = ctx;
+    char reason[300];
+    enum health_state s = health_eval(d->health, reason, sizeof(reason));
+    if (s == HEALTH_OK)
+        snprintf(status, len, "ready");
+    else
+        snprintf(status, len, "not ready: %s", reason);
+    return s != HEALTH_PENDING;
+}
+
+static int svcd_health_setup(struct svcd *d)
+{
+    d->health = health_new();
+    if (!d->health)
+        return -1;
+    if (d->md && health_add(d->health, "manifests", svcd_check_manifests, d) < 0)
+        return -1;
+    if (d->podman && health_add(d->health, "podman", svcd_check_podman, d) < 0)
+        return -1;
+    if (d->nft && health_add(d->health, "nftables", svcd_check_nft, d) < 0)
+        return -1;
+    return 0;
 }
 
 static void svcd_on_stop(evutil_socket_t sig, short what, void *arg)
@@ -68,6 +125,7 @@ static void svcd_on_stop(evutil_socket_t sig, short what, void *arg)
     struct svcd *d = arg;
     (void)what;
     log_info("svcd", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    sdnotify_stopping(d->notify);
     event_base_loopexit(d->base, NULL);
 }
 
@@ -105,7 +163,9 @@ static void svcd_teardown(struct svcd *d)
     if (d->ev_hup) event_free(d->ev_hup);
     if (d->ev_int) event_free(d->ev_int);
     if (d->ev_term) event_free(d->ev_term);
+    sdnotify_free(d->notify);
     admin_free(d->admin);
+    health_free(d->health);
     /* Sources first: nothing commits to the store while its subscribers go. */
     podman_src_free(d->podman);
     manifest_dir_free(d->md);
@@ -179,12 +239,20 @@ int main(int argc, char **argv)
     if (!d.md && !d.podman)
         log_warn("svcd", "no --manifests directory and no podman source: no Services or "
                  "Pods will be known");
+    if (svcd_health_setup(&d) < 0) {
+        log_err("svcd", "out of memory at start-up");
+        goto out;
+    }
     if (d.cfg.admin_enabled) {
-        d.admin = admin_new(d.base, d.st, &d.cfg.admin_listen, svcd_ready, &d);
+        d.admin = admin_new(d.base, d.st, &d.cfg.admin_listen, NULL, NULL);
         if (!d.admin)
             goto out;
+        admin_set_health(d.admin, d.health);
         admin_set_probes(d.admin, d.probes);
     }
+    d.notify = sdnotify_new(d.base, svcd_settled, &d);
+    if (!d.notify)
+        goto out;
     d.ev_term = evsignal_new(d.base, SIGTERM, svcd_on_stop, &d);
     d.ev_int = evsignal_new(d.base, SIGINT, svcd_on_stop, &d);
     d.ev_hup = evsignal_new(d.base, SIGHUP, svcd_on_hup, &d);
