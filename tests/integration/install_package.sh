@@ -101,16 +101,19 @@ it_assert_eq "$(dpkg-deb -f "$deb" Package)" svcd "Package: svcd"
 
 # ---- the installed svcd, installed config, a fake systemd ----
 notify=$LAB_TMP/notify.sock
+# (ends by itself after 60 s without a message; its output goes to a file so
+# that a failing test does not leave ctest waiting on the pipe)
 python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
+s.settimeout(60)
 with open(sys.argv[2], "a", buffering=1) as out:
     while True:
         out.write(s.recv(4096).decode() + "\n--\n")
-' "$notify" "$LAB_TMP/notify.log" &
+' "$notify" "$LAB_TMP/notify.log" >"$LAB_TMP/notify.err" 2>&1 </dev/null &
 notify_pid=$!
-it_wait 10 test -S "$notify" || it_fail "fake notify socket"
+it_wait 30 test -S "$notify" || { cat "$LAB_TMP/notify.err"; it_fail "fake notify socket"; }
 export NOTIFY_SOCKET=$notify WATCHDOG_USEC=400000
 SVCD_BUILD=$stage$prefix/sbin svcd_start --config "$stage$etc/svcd/svcd.yaml" \
   --manifests "$stage$etc/svcd/manifests" --dns-listen 127.0.0.1:53 \
