@@ -86,8 +86,11 @@ static enum health_state svcd_check_nft(void *ctx, char *reason, size_t len)
         snprintf(reason, len, "sync failed: %s", err);
         return HEALTH_FAILED;
     }
-    if (!nftdp_synced(d->nft) && nftdp_generation(d->nft) == 0) {
-        snprintf(reason, len, "first sync pending");
+    /* Not ready while a change waits for its transaction either: tests and
+     * operators read /readyz 200 as "the rules match the store". */
+    if (!nftdp_synced(d->nft)) {
+        snprintf(reason, len, "%s", nftdp_generation(d->nft) == 0 ? "first sync pending"
+                                                                  : "sync pending");
         return HEALTH_PENDING;
     }
     return HEALTH_OK;
