@@ -167,8 +167,9 @@ it_finish() {
     exit 0
 }
 
-# "2" / "0.5" seconds -> nanoseconds, times IT_TIME_SCALE
-_it_secs_ns() { awk -v s="$1" -v k="$IT_TIME_SCALE" 'BEGIN { printf "%d", s * k * 1e9 }'; }
+# "2" / "0.5" seconds -> nanoseconds, times IT_TIME_SCALE. %.0f, not %d:
+# Debian's awk (mawk) clamps %d to 2^31-1, which made every deadline 2.1 s.
+_it_secs_ns() { awk -v s="$1" -v k="$IT_TIME_SCALE" 'BEGIN { printf "%.0f", s * k * 1e9 }'; }
 
 it_wait() {
     local secs=$1 end
