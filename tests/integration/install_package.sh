@@ -103,7 +103,7 @@ it_assert_eq "$(dpkg-deb -f "$deb" Package)" svcd "Package: svcd"
 notify=$LAB_TMP/notify.sock
 # (ends by itself after 60 s without a message; its output goes to a file so
 # that a failing test does not leave ctest waiting on the pipe)
-python3 -c '
+/usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
