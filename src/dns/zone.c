@@ -38,7 +38,7 @@ struct zone_rr {
     uint8_t rdata[];               /* uncompressed wire rdata */
 };
 
-enum { NODE_PERMANENT = 1, NODE_NOT_AUTH = 2 };
+enum { NODE_PERMANENT = 1, NODE_NOT_AUTH = 2, NODE_APEX = 4 };
 
 struct zone_node {
     uint32_t refs;
@@ -60,8 +60,17 @@ struct zone_sub {
     struct dns_zone *z;
 };
 
+/* A reverse zone svcd is authoritative for (from a service or pod CIDR). */
+struct zone_rev {
+    uint8_t name[DNS_NAME_MAX];
+    size_t len;
+};
+
 struct dns_zone {
     struct svcd_config cfg;
+    struct zone_rev rz[2 * SVCD_MAX_CIDR];
+    size_t n_rz;
+    struct hmap *ns_refs;          /* namespaces holding <ns>.svc / <ns>.pod */
     struct store *st;
     struct zone_sub *sub;
     struct hmap *nodes;            /* wire name -> zone_node */
@@ -152,18 +161,24 @@ static int zone_name_reverse(const struct dns_zone *z, const struct svcd_ip *ip,
     return -1;
 }
 
-/* Parses a reverse name (lower-case wire) into an address; -1 when it is
- * not a complete in-addr.arpa / ip6.arpa address name. */
+/* Parses a reverse name (lower-case wire, below in-addr.arpa or ip6.arpa)
+ * into the address prefix it names: *bits is 8 per decimal label (IPv4) or
+ * 4 per nibble label (IPv6), so 32 / 128 for a complete address. -1 when a
+ * label is not an octet / nibble or there are too many labels. */
 static int zone_reverse_parse(const struct dns_zone *z, const uint8_t *name, size_t len,
-                              struct svcd_ip *ip)
+                              struct svcd_ip *ip, int *bits)
 {
     memset(ip, 0, sizeof(*ip));
+    bool v4 = dns_name_is_subdomain(name, len, z->rev4, z->rev4_len);
+    if (!v4 && !dns_name_is_subdomain(name, len, z->rev6, z->rev6_len))
+        return -1;
+    int labels = dns_name_labels(name, len) - 2;
+    if (labels < 0 || labels > (v4 ? 4 : 32))
+        return -1;
     size_t i = 0;
-    if (dns_name_is_subdomain(name, len, z->rev4, z->rev4_len)) {
-        if (dns_name_labels(name, len) != 6)
-            return -1;
-        for (int k = 3; k >= 0; k--) {
-            uint8_t l = name[i];
+    for (int k = labels - 1; k >= 0; k--) {
+        uint8_t l = name[i];
+        if (v4) {
             if (l < 1 || l > 3)
                 return -1;
             unsigned v = 0;
@@ -176,16 +191,8 @@ static int zone_reverse_parse(const struct dns_zone *z, const uint8_t *name, siz
             if (v > 255 || (l > 1 && name[i + 1] == '0'))
                 return -1;
             ip->u.bytes[k] = (uint8_t)v;
-            i += (size_t)l + 1;
-        }
-        ip->family = AF_INET;
-        return 0;
-    }
-    if (dns_name_is_subdomain(name, len, z->rev6, z->rev6_len)) {
-        if (dns_name_labels(name, len) != 34)
-            return -1;
-        for (int k = 31; k >= 0; k--) {
-            if (name[i] != 1)
+        } else {
+            if (l != 1)
                 return -1;
             uint8_t ch = name[i + 1];
             unsigned v;
@@ -195,16 +202,53 @@ static int zone_reverse_parse(const struct dns_zone *z, const uint8_t *name, siz
                 v = (unsigned)(ch - 'a' + 10);
             else
                 return -1;
-            if (k & 1)
-                ip->u.bytes[k / 2] |= (uint8_t)v;
-            else
-                ip->u.bytes[k / 2] |= (uint8_t)(v << 4);
-            i += 2;
+            ip->u.bytes[k / 2] |= (uint8_t)((k & 1) ? v : v << 4);
         }
-        ip->family = AF_INET6;
-        return 0;
+        i += (size_t)l + 1;
     }
-    return -1;
+    ip->family = v4 ? AF_INET : AF_INET6;
+    *bits = labels * (v4 ? 8 : 4);
+    return 0;
+}
+
+/* The reverse zone of a CIDR: its prefix rounded down to whole octets
+ * (IPv4) or nibbles (IPv6), e.g. 10.96.0.0/12 -> 10.in-addr.arpa,
+ * fd00:10:96::/108 -> 27 nibbles.ip6.arpa. -1 for prefixes too short to
+ * name one label. */
+static int zone_name_rev_zone(const struct dns_zone *z, const struct svcd_cidr *c,
+                              uint8_t *out, size_t *len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char lab[4];
+    *len = 0;
+    if (c->addr.family == AF_INET) {
+        for (int k = c->prefix / 8 - 1; k >= 0; k--) {
+            int n = snprintf(lab, sizeof(lab), "%u", c->addr.u.bytes[k]);
+            if (zone_name_label(out, len, lab, (size_t)n) < 0)
+                return -1;
+        }
+        return *len ? zone_name_tail(out, len, z->rev4, z->rev4_len) : -1;
+    }
+    for (int k = c->prefix / 4 - 1; k >= 0; k--) {
+        uint8_t byte = c->addr.u.bytes[k / 2];
+        lab[0] = hex[(k & 1) ? (byte & 0xf) : (byte >> 4)];
+        if (zone_name_label(out, len, lab, 1) < 0)
+            return -1;
+    }
+    return *len ? zone_name_tail(out, len, z->rev6, z->rev6_len) : -1;
+}
+
+/* The longest reverse zone (of a service or pod CIDR) containing lname,
+ * or NULL. */
+static const struct zone_rev *zone_rev_zone(const struct dns_zone *z, const uint8_t *lname,
+                                            size_t len)
+{
+    const struct zone_rev *best = NULL;
+    for (size_t i = 0; i < z->n_rz; i++)
+        if (dns_name_is_subdomain(lname, len, z->rz[i].name, z->rz[i].len) &&
+            (!best || z->rz[i].len > best->len))
+            best = &z->rz[i];
+    return best;
 }
 
 /* ---- nodes ------------------------------------------------------------- */
@@ -354,24 +398,65 @@ static void zone_svc_free(struct dns_zone *z, struct zone_svc *s)
     free(s);
 }
 
-static int zone_rr_addr(struct dns_zone *z, struct zone_svc *s, const uint8_t *name,
-                        size_t len, const struct svcd_ip *ip)
+/* One Service's build: the records go to s; seen holds every (name, type,
+ * rdata) added so far, so the same address found in two EndpointSlices (or
+ * two endpoints sharing a hostname) gives one record, not two. */
+struct zone_build {
+    struct dns_zone *z;
+    struct zone_svc *s;
+    struct hmap *seen;
+};
+
+enum { SEEN_RR = 'r', SEEN_SRV_TARGET = 't' };
+
+/* Records (tag, name, type, data) in bc->seen. 1 if new, 0 if already
+ * there, -1 on ENOMEM. */
+static int zone_seen(struct zone_build *bc, uint8_t tag, const uint8_t *name, size_t len,
+                     uint16_t type, const void *data, size_t dlen)
+{
+    uint8_t key[2 + DNS_NAME_MAX + 2 + 6 + DNS_NAME_MAX];
+    if (len > DNS_NAME_MAX || dlen > 6 + DNS_NAME_MAX)
+        return -1;
+    key[0] = tag;
+    key[1] = (uint8_t)len;
+    memcpy(key + 2, name, len);
+    key[2 + len] = (uint8_t)(type >> 8);
+    key[3 + len] = (uint8_t)type;
+    memcpy(key + 4 + len, data, dlen);
+    size_t klen = 4 + len + dlen;
+    if (hmap_get_bin(bc->seen, key, klen))
+        return 0;
+    return hmap_set_bin(bc->seen, key, klen, bc) < 0 ? -1 : 1;
+}
+
+/* Adds a record of the Service being built unless it already has it. */
+static int zone_build_add(struct zone_build *bc, const uint8_t *name, size_t len, uint16_t type,
+                          const void *rdata, size_t rdlen)
+{
+    int fresh = zone_seen(bc, SEEN_RR, name, len, type, rdata, rdlen);
+    if (fresh <= 0)
+        return fresh;
+    return zone_rr_add(bc->z, bc->s, name, len, type, bc->z->cfg.dns_ttl, rdata, rdlen);
+}
+
+static int zone_rr_addr(struct zone_build *bc, const uint8_t *name, size_t len,
+                        const struct svcd_ip *ip)
 {
     if (ip->family == AF_INET)
-        return zone_rr_add(z, s, name, len, DNS_T_A, z->cfg.dns_ttl, ip->u.bytes, 4);
+        return zone_build_add(bc, name, len, DNS_T_A, ip->u.bytes, 4);
     if (ip->family == AF_INET6)
-        return zone_rr_add(z, s, name, len, DNS_T_AAAA, z->cfg.dns_ttl, ip->u.bytes, 16);
+        return zone_build_add(bc, name, len, DNS_T_AAAA, ip->u.bytes, 16);
     return 0;
 }
 
-static int zone_rr_ptr(struct dns_zone *z, struct zone_svc *s, const struct svcd_ip *ip,
-                       const uint8_t *target, size_t tlen)
+static int zone_rr_ptr(struct zone_build *bc, const struct svcd_ip *ip, const uint8_t *target,
+                       size_t tlen)
 {
     uint8_t rev[DNS_NAME_MAX];
     size_t rlen;
-    if (zone_name_reverse(z, ip, rev, &rlen) < 0)
+    if (zone_name_reverse(bc->z, ip, rev, &rlen) < 0)
         return 0;
-    return zone_rr_add(z, s, rev, rlen, DNS_T_PTR, z->cfg.dns_ttl, target, tlen);
+    return zone_build_add(bc, rev, rlen, DNS_T_PTR, target, tlen);
 }
 
 /* _<port>._<proto>.<base> */
@@ -391,20 +476,20 @@ static int zone_name_srv(const struct svcd_service_port *p, const uint8_t *base,
     return 0;
 }
 
-static int zone_rr_srv(struct dns_zone *z, struct zone_svc *s, const uint8_t *name,
-                       size_t len, uint16_t weight, uint16_t port, const uint8_t *target,
-                       size_t tlen)
+static int zone_rr_srv(struct zone_build *bc, const uint8_t *name, size_t len, uint16_t weight,
+                       uint16_t port, const uint8_t *target, size_t tlen)
 {
     uint8_t rd[6 + DNS_NAME_MAX];
     rd[0] = 0; rd[1] = 0;                       /* priority */
     rd[2] = (uint8_t)(weight >> 8); rd[3] = (uint8_t)weight;
     rd[4] = (uint8_t)(port >> 8); rd[5] = (uint8_t)port;
     memcpy(rd + 6, target, tlen);
-    return zone_rr_add(z, s, name, len, DNS_T_SRV, z->cfg.dns_ttl, rd, 6 + tlen);
+    return zone_build_add(bc, name, len, DNS_T_SRV, rd, 6 + tlen);
 }
 
 /* Host label of a headless endpoint address: its hostname, else the
- * dashed address. */
+ * dashed address. -1 when the name cannot be encoded (a hostname over 63
+ * octets, or a name over 255). */
 static int zone_endpoint_name(const struct svcd_endpoint *e, const struct svcd_ip *ip,
                               const uint8_t *svcname, size_t slen, uint8_t *out, size_t *len)
 {
@@ -429,10 +514,54 @@ static uint16_t zone_srv_weight(size_t n)
     return (uint16_t)(w ? w : 1);
 }
 
-/* Builds every record of one Service into s. -1 on ENOMEM (s then holds
- * what was built). Names that cannot be encoded are skipped. */
-static int zone_svc_build(struct dns_zone *z, struct zone_svc *s, const struct svcd_service *svc)
+/* The SRV records of a headless Service at name nm: one per distinct
+ * (target port, endpoint name) over the ports [p0, p1). Counted first so
+ * the weight is 100 / number of distinct targets. */
+static int zone_headless_srv(struct zone_build *bc, const struct svcd_endpoint *eps, size_t n_eps, size_t p0,
+                             size_t p1, const uint8_t *sn, size_t snl, const uint8_t *nm,
+                             size_t nml)
 {
+    uint8_t tn[DNS_NAME_MAX], key[2 + DNS_NAME_MAX];
+    size_t tnl, count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint16_t w = zone_srv_weight(count);
+        for (size_t p = p0; p < p1; p++) {
+            for (size_t i = 0; i < n_eps; i++) {
+                const struct svcd_endpoint *e = &eps[i];
+                if (!e->ready || !e->target_ports || !e->target_ports[p] || e->n_ips == 0)
+                    continue;
+                uint16_t port = e->target_ports[p];
+                size_t targets = (e->hostname && *e->hostname) ? 1 : e->n_ips;
+                for (size_t k = 0; k < targets; k++) {
+                    if (zone_endpoint_name(e, &e->ips[k], sn, snl, tn, &tnl) < 0)
+                        continue;
+                    if (pass == 1) {
+                        if (zone_rr_srv(bc, nm, nml, w, port, tn, tnl) < 0)
+                            return -1;
+                        continue;
+                    }
+                    key[0] = (uint8_t)(port >> 8);
+                    key[1] = (uint8_t)port;
+                    memcpy(key + 2, tn, tnl);
+                    int fresh = zone_seen(bc, SEEN_SRV_TARGET, nm, nml, DNS_T_SRV, key, 2 + tnl);
+                    if (fresh < 0)
+                        return -1;
+                    count += (size_t)fresh;
+                }
+            }
+        }
+        if (count == 0)
+            break;
+    }
+    return 0;
+}
+
+/* Builds every record of one Service into bc->s. -1 on ENOMEM (s then
+ * holds what was built). Names that cannot be encoded are skipped, with a
+ * warning. */
+static int zone_svc_build(struct zone_build *bc, const struct svcd_service *svc)
+{
+    struct dns_zone *z = bc->z;
     uint8_t sn[DNS_NAME_MAX], nm[DNS_NAME_MAX], tn[DNS_NAME_MAX];
     size_t snl, nml, tnl;
     if (zone_name_svc(z, svc->meta.ns, svc->meta.name, sn, &snl) < 0) {
@@ -448,20 +577,32 @@ static int zone_svc_build(struct dns_zone *z, struct zone_svc *s, const struct s
             return 0;
         }
         dns_name_lower(tn, tn, tnl);
-        return zone_rr_add(z, s, sn, snl, DNS_T_CNAME, z->cfg.dns_ttl, tn, tnl);
+        return zone_build_add(bc, sn, snl, DNS_T_CNAME, tn, tnl);
     }
 
     if (!svc->headless) {
         for (size_t i = 0; i < svc->n_cluster_ips; i++) {
-            if (zone_rr_addr(z, s, sn, snl, &svc->cluster_ips[i]) < 0 ||
-                zone_rr_ptr(z, s, &svc->cluster_ips[i], sn, snl) < 0)
+            if (zone_rr_addr(bc, sn, snl, &svc->cluster_ips[i]) < 0 ||
+                zone_rr_ptr(bc, &svc->cluster_ips[i], sn, snl) < 0)
                 return -1;
+        }
+        /* _<port>._<proto>.<svc>: named ports; <svc> itself (CoreDNS):
+         * every port, one record per distinct port number */
+        size_t distinct = 0;
+        for (size_t p = 0; p < svc->n_ports; p++) {
+            uint8_t pk[2] = { (uint8_t)(svc->ports[p].port >> 8), (uint8_t)svc->ports[p].port };
+            int fresh = zone_seen(bc, SEEN_SRV_TARGET, sn, snl, DNS_T_SRV, pk, 2);
+            if (fresh < 0)
+                return -1;
+            distinct += (size_t)fresh;
         }
         for (size_t p = 0; p < svc->n_ports; p++) {
             const struct svcd_service_port *port = &svc->ports[p];
+            if (zone_rr_srv(bc, sn, snl, zone_srv_weight(distinct), port->port, sn, snl) < 0)
+                return -1;
             if (!port->name || !*port->name || zone_name_srv(port, sn, snl, nm, &nml) < 0)
                 continue;
-            if (zone_rr_srv(z, s, nm, nml, 100, port->port, sn, snl) < 0)
+            if (zone_rr_srv(bc, nm, nml, 100, port->port, sn, snl) < 0)
                 return -1;
         }
         return 0;
@@ -477,14 +618,18 @@ static int zone_svc_build(struct dns_zone *z, struct zone_svc *s, const struct s
         if (!e->ready)
             continue;
         for (size_t k = 0; k < e->n_ips; k++) {
-            if (zone_rr_addr(z, s, sn, snl, &e->ips[k]) < 0)
+            if (zone_rr_addr(bc, sn, snl, &e->ips[k]) < 0)
                 return -1;
             /* hostname name: all addresses under one name when there is a
              * hostname, one dashed name per address otherwise */
-            if (zone_endpoint_name(e, &e->ips[k], sn, snl, tn, &tnl) < 0)
+            if (zone_endpoint_name(e, &e->ips[k], sn, snl, tn, &tnl) < 0) {
+                log_warn(ZONE_MOD, "service %s/%s: endpoint hostname '%s' is not a DNS label "
+                         "of at most 63 octets (or the name is over 255): no record for it",
+                         svc->meta.ns, svc->meta.name, e->hostname ? e->hostname : "");
                 continue;
-            if (zone_rr_addr(z, s, tn, tnl, &e->ips[k]) < 0 ||
-                zone_rr_ptr(z, s, &e->ips[k], tn, tnl) < 0)
+            }
+            if (zone_rr_addr(bc, tn, tnl, &e->ips[k]) < 0 ||
+                zone_rr_ptr(bc, &e->ips[k], tn, tnl) < 0)
                 return -1;
         }
     }
@@ -492,25 +637,10 @@ static int zone_svc_build(struct dns_zone *z, struct zone_svc *s, const struct s
         const struct svcd_service_port *port = &svc->ports[p];
         if (!port->name || !*port->name || zone_name_srv(port, sn, snl, nm, &nml) < 0)
             continue;
-        size_t count = 0;
-        for (size_t i = 0; i < n_eps; i++)
-            if (eps[i].ready && eps[i].target_ports && eps[i].target_ports[p])
-                count += (eps[i].hostname && *eps[i].hostname) ? 1 : eps[i].n_ips;
-        uint16_t w = zone_srv_weight(count);
-        for (size_t i = 0; i < n_eps; i++) {
-            const struct svcd_endpoint *e = &eps[i];
-            if (!e->ready || !e->target_ports || !e->target_ports[p] || e->n_ips == 0)
-                continue;
-            size_t targets = (e->hostname && *e->hostname) ? 1 : e->n_ips;
-            for (size_t k = 0; k < targets; k++) {
-                if (zone_endpoint_name(e, &e->ips[k], sn, snl, tn, &tnl) < 0)
-                    continue;
-                if (zone_rr_srv(z, s, nm, nml, w, e->target_ports[p], tn, tnl) < 0)
-                    return -1;
-            }
-        }
+        if (zone_headless_srv(bc, eps, n_eps, p, p + 1, sn, snl, nm, nml) < 0)
+            return -1;
     }
-    return 0;
+    return zone_headless_srv(bc, eps, n_eps, 0, svc->n_ports, sn, snl, sn, snl);
 }
 
 static void zone_svc_key(char *buf, size_t len, const char *ns, const char *name)
@@ -542,8 +672,93 @@ static void zone_update_service(struct dns_zone *z, const char *ns, const char *
             return;
         }
     }
-    if (zone_svc_build(z, s, svc) < 0)
+    struct zone_build bc = { .z = z, .s = s, .seen = hmap_new() };
+    if (!bc.seen || zone_svc_build(&bc, svc) < 0)
         log_err(ZONE_MOD, "out of memory building records of %s (partial)", key);
+    hmap_free(bc.seen);
+}
+
+/* ---- namespaces ---------------------------------------------------------
+ * A namespace exists while it has a Service or a Pod (svcd reads no
+ * Namespace objects); then <ns>.svc.<zone> and <ns>.pod.<zone> exist and
+ * answer NODATA, as in CoreDNS. Each namespace in z->ns_refs holds one
+ * reference on both names. */
+
+static void zone_ns_ref(struct dns_zone *z, const char *ns, bool take)
+{
+    static const char *const kinds[] = { "svc", "pod" };
+    for (size_t k = 0; k < 2; k++) {
+        uint8_t name[DNS_NAME_MAX];
+        size_t len = 0;
+        if (zone_name_label(name, &len, ns, strlen(ns)) < 0 ||
+            zone_name_label(name, &len, kinds[k], 3) < 0 ||
+            zone_name_tail(name, &len, z->apex, z->apex_len) < 0)
+            continue;
+        if (take && !zone_node_ref(z, name, len))
+            log_err(ZONE_MOD, "out of memory adding namespace %s", ns);
+        else if (!take)
+            zone_node_unref(z, name, len);
+    }
+}
+
+struct zone_ns_scan {
+    struct dns_zone *z;
+    struct hmap *now;       /* namespaces seen in the store */
+    struct hmap *other;     /* the set to compare with */
+    int err;
+};
+
+static int zone_ns_note(struct zone_ns_scan *sc, const char *ns)
+{
+    if (ns && !hmap_get(sc->now, ns) && hmap_set(sc->now, ns, sc) < 0)
+        sc->err = -1;
+    return sc->err;
+}
+
+static int zone_ns_svc_cb(void *ctx, const struct svcd_service *svc)
+{
+    return zone_ns_note(ctx, svc->meta.ns);
+}
+
+static int zone_ns_pod_cb(void *ctx, const struct svcd_pod *pod)
+{
+    return zone_ns_note(ctx, pod->meta.ns);
+}
+
+/* For each key of the iterated set missing from sc->other: take (or drop)
+ * the namespace's references. */
+static int zone_ns_take_cb(void *ctx, const char *key, void *value)
+{
+    struct zone_ns_scan *sc = ctx;
+    if (!hmap_get(sc->other, key))
+        zone_ns_ref(sc->z, key, true);
+    return 0;
+}
+
+static int zone_ns_drop_cb(void *ctx, const char *key, void *value)
+{
+    struct zone_ns_scan *sc = ctx;
+    if (!hmap_get(sc->other, key))
+        zone_ns_ref(sc->z, key, false);
+    return 0;
+}
+
+/* Brings the namespace names in step with the store. O(services + pods). */
+static void zone_sync_namespaces(struct dns_zone *z)
+{
+    struct zone_ns_scan sc = { .z = z, .now = hmap_new() };
+    if (!sc.now || store_foreach_service(z->st, zone_ns_svc_cb, &sc) ||
+        store_foreach_pod(z->st, zone_ns_pod_cb, &sc)) {
+        log_err(ZONE_MOD, "out of memory listing namespaces");
+        hmap_free(sc.now);
+        return;
+    }
+    sc.other = z->ns_refs;
+    hmap_foreach(sc.now, zone_ns_take_cb, &sc);
+    sc.other = sc.now;
+    hmap_foreach(z->ns_refs, zone_ns_drop_cb, &sc);
+    hmap_free(z->ns_refs);
+    z->ns_refs = sc.now;
 }
 
 static void zone_on_commit(void *ctx, struct store *st, uint64_t generation,
@@ -556,6 +771,8 @@ static void zone_on_commit(void *ctx, struct store *st, uint64_t generation,
         return;
     for (size_t i = 0; i < n_changes; i++)
         zone_update_service(z, changes[i].ns, changes[i].name);
+    if (n_changes || pods_changed)
+        zone_sync_namespaces(z);
     z->generation = generation;
     log_debug(ZONE_MOD, "zone at generation %llu: %zu names",
               (unsigned long long)generation, hmap_count(z->nodes));
@@ -569,6 +786,17 @@ static int zone_initial_cb(void *ctx, const struct svcd_service *svc)
 
 /* ---- lifetime ---------------------------------------------------------- */
 
+static struct zone_node *zone_permanent_wire(struct dns_zone *z, const uint8_t *w, size_t wl,
+                                             unsigned flags)
+{
+    struct zone_node *n = zone_node_get(z, w, wl);
+    if (!n)
+        n = zone_node_create(z, w, wl);
+    if (n)
+        n->flags |= NODE_PERMANENT | flags;
+    return n;
+}
+
 static struct zone_node *zone_permanent(struct dns_zone *z, const char *text, unsigned flags)
 {
     uint8_t w[DNS_NAME_MAX];
@@ -576,12 +804,33 @@ static struct zone_node *zone_permanent(struct dns_zone *z, const char *text, un
     if (dns_name_from_text(text, w, &wl) < 0)
         return NULL;
     dns_name_lower(w, w, wl);
-    struct zone_node *n = zone_node_get(z, w, wl);
-    if (!n)
-        n = zone_node_create(z, w, wl);
-    if (n)
-        n->flags |= NODE_PERMANENT | flags;
-    return n;
+    return zone_permanent_wire(z, w, wl, flags);
+}
+
+/* The reverse zones of the service and pod CIDRs: permanent apex nodes
+ * with SOA (synthesized) and NS. 0 or -1 (ENOMEM). */
+static int zone_add_reverse_zones(struct dns_zone *z)
+{
+    const struct svcd_cidr *cidrs[2 * SVCD_MAX_CIDR];
+    size_t n = 0;
+    for (size_t i = 0; i < z->cfg.n_service_cidr && i < SVCD_MAX_CIDR; i++)
+        cidrs[n++] = &z->cfg.service_cidr[i];
+    for (size_t i = 0; i < z->cfg.n_pod_cidr && i < SVCD_MAX_CIDR; i++)
+        cidrs[n++] = &z->cfg.pod_cidr[i];
+    for (size_t i = 0; i < n; i++) {
+        struct zone_rev *rz = &z->rz[z->n_rz];
+        if (zone_name_rev_zone(z, cidrs[i], rz->name, &rz->len) < 0)
+            continue;
+        struct zone_node *node = zone_node_get(z, rz->name, rz->len);
+        if (node && (node->flags & NODE_APEX))
+            continue;                   /* two CIDRs, one zone */
+        if (!zone_permanent_wire(z, rz->name, rz->len, NODE_APEX) ||
+            zone_rr_add(z, &z->perm, rz->name, rz->len, DNS_T_NS, z->cfg.dns_ttl, z->mname,
+                        z->mname_len) < 0)
+            return -1;
+        z->n_rz++;
+    }
+    return 0;
 }
 
 static int zone_free_svc_cb(void *ctx, const char *key, void *value)
@@ -617,6 +866,7 @@ void dns_zone_free(struct dns_zone *z)
     }
     free(z->perm.rrs);
     hmap_free(z->svcs);
+    hmap_free(z->ns_refs);
     if (z->nodes)
         hmap_foreach(z->nodes, zone_free_node_cb, NULL);
     hmap_free(z->nodes);
@@ -634,7 +884,8 @@ struct dns_zone *dns_zone_new(struct store *st, const struct svcd_config *cfg)
     z->serial_base = (uint32_t)time(NULL);
     z->nodes = hmap_new();
     z->svcs = hmap_new();
-    if (!z->nodes || !z->svcs)
+    z->ns_refs = hmap_new();
+    if (!z->nodes || !z->svcs || !z->ns_refs)
         goto fail;
     if (dns_name_from_text(cfg->cluster_domain[0] ? cfg->cluster_domain : "cluster.local",
                            z->apex, &z->apex_len) < 0 || z->apex_len <= 1) {
@@ -655,14 +906,15 @@ struct dns_zone *dns_zone_new(struct store *st, const struct svcd_config *cfg)
     }
     char apex_text[DNS_NAME_TEXT_MAX];
     dns_name_to_text(z->apex, z->apex_len, apex_text, sizeof(apex_text));
-    if (!zone_permanent(z, apex_text, 0) || !zone_permanent(z, "in-addr.arpa", NODE_NOT_AUTH) ||
+    if (!zone_permanent(z, apex_text, NODE_APEX) ||
+        !zone_permanent(z, "in-addr.arpa", NODE_NOT_AUTH) ||
         !zone_permanent(z, "ip6.arpa", NODE_NOT_AUTH))
         goto fail;
     snprintf(text, sizeof(text), "svc.%s", apex_text);
     if (!zone_permanent(z, text, 0))
         goto fail;
     snprintf(text, sizeof(text), "pod.%s", apex_text);
-    if (!zone_permanent(z, text, 0))
+    if (!zone_permanent(z, text, 0) || zone_add_reverse_zones(z) < 0)
         goto fail;
     /* apex NS, dns-version TXT */
     if (zone_rr_add(z, &z->perm, z->apex, z->apex_len, DNS_T_NS, cfg->dns_ttl, z->mname,
@@ -690,12 +942,15 @@ struct dns_zone *dns_zone_new(struct store *st, const struct svcd_config *cfg)
             continue;
         for (size_t k = 0; k < i && !dup; k++)
             dup = svcd_ip_equal(ip, &cfg->dns_listen[k].ip);
-        if (!dup && zone_rr_addr(z, &z->perm, z->mname, z->mname_len, ip) < 0)
+        if (!dup && zone_rr_add(z, &z->perm, z->mname, z->mname_len,
+                                ip->family == AF_INET ? DNS_T_A : DNS_T_AAAA, cfg->dns_ttl,
+                                ip->u.bytes, alen) < 0)
             goto fail;
     }
 
     if (st) {
         store_foreach_service(st, zone_initial_cb, z);
+        zone_sync_namespaces(z);
         z->generation = store_generation(st);
         z->sub = calloc(1, sizeof(*z->sub));
         if (!z->sub)
@@ -791,12 +1046,16 @@ static void zone_set_rcode(struct dns_builder *b, int rcode)
     dns_builder_set_flags(b, f);
 }
 
-/* The SOA owner for negative answers: the cluster apex, or the reverse
- * tree's apex for reverse names. */
+/* The SOA owner for negative answers: the cluster apex; for reverse names
+ * the reverse zone of the CIDR holding them, else in-addr.arpa / ip6.arpa. */
 static void zone_neg_owner(const struct dns_zone *z, const uint8_t *lname, size_t len,
                            const uint8_t **owner, size_t *olen)
 {
-    if (dns_name_is_subdomain(lname, len, z->rev4, z->rev4_len)) {
+    const struct zone_rev *rz = zone_rev_zone(z, lname, len);
+    if (rz) {
+        *owner = rz->name;
+        *olen = rz->len;
+    } else if (dns_name_is_subdomain(lname, len, z->rev4, z->rev4_len)) {
         *owner = z->rev4;
         *olen = z->rev4_len;
     } else if (dns_name_is_subdomain(lname, len, z->rev6, z->rev6_len)) {
@@ -819,17 +1078,18 @@ static void zone_negative(const struct dns_zone *z, const uint8_t *lname, size_t
     zone_emit_soa(z, b, DNS_SEC_AUTHORITY, owner, olen);
 }
 
-/* Emits the A/AAAA records of each SRV target in the additional section
- * (best effort: what does not fit is left out, no TC). */
-static void zone_srv_additional(const struct dns_zone *z, struct dns_builder *b,
-                                const struct zone_rr *const *srvs, size_t n)
+/* Emits the A/AAAA records of each SRV or NS target in the additional
+ * section (best effort: what does not fit is left out, no TC). */
+static void zone_additional(const struct dns_zone *z, struct dns_builder *b,
+                            const struct zone_rr *const *rrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *t = srvs[i]->rdata + 6;
-        size_t tl = (size_t)srvs[i]->rdlen - 6;
+        size_t off = rrs[i]->type == DNS_T_SRV ? 6 : 0;
+        const uint8_t *t = rrs[i]->rdata + off;
+        size_t tl = (size_t)rrs[i]->rdlen - off;
         bool dup = false;
         for (size_t j = 0; j < i && !dup; j++)
-            dup = srvs[j]->rdlen == srvs[i]->rdlen && memcmp(srvs[j]->rdata + 6, t, tl) == 0;
+            dup = rrs[j]->rdlen == rrs[i]->rdlen && memcmp(rrs[j]->rdata + off, t, tl) == 0;
         if (dup)
             continue;
         const struct zone_node *tn = zone_node_get(z, t, tl);
@@ -846,18 +1106,30 @@ static void zone_srv_additional(const struct dns_zone *z, struct dns_builder *b,
     }
 }
 
+static bool zone_is_apex(const struct zone_node *n)
+{
+    return (n->flags & NODE_APEX) != 0;
+}
+
+static void zone_answer_lookup(struct dns_zone *z, const struct dns_question *q,
+                               const uint8_t *lname, struct dns_builder *b,
+                               struct dns_zone_result *res, int depth);
+
+/* CNAMEs followed inside the zone in one answer (an ExternalName pointing
+ * at another cluster name, possibly through more ExternalNames). */
+#define ZONE_CHASE_MAX 8
+
 /* Answers from a node: records of qtype (rotated), CNAME, ANY, or NODATA. */
 static void zone_answer_node(struct dns_zone *z, struct zone_node *n, const struct dns_question *q,
                              const uint8_t *lname, struct dns_builder *b,
-                             struct dns_zone_result *res)
+                             struct dns_zone_result *res, int depth)
 {
     uint16_t qtype = q->qtype;
     zone_set_rcode(b, DNS_R_NOERROR);
     res->rcode = DNS_R_NOERROR;
 
-    /* SOA at the apex is synthesized */
-    if (n->name_len == z->apex_len && memcmp(n->name, z->apex, z->apex_len) == 0 &&
-        (qtype == DNS_T_SOA || qtype == DNS_T_ANY)) {
+    /* SOA at the apex (cluster or reverse zone) is synthesized */
+    if (zone_is_apex(n) && (qtype == DNS_T_SOA || qtype == DNS_T_ANY)) {
         if (zone_emit_soa(z, b, DNS_SEC_ANSWER, q->name, q->name_len) < 0)
             res->truncated = true;
         return;
@@ -870,12 +1142,22 @@ static void zone_answer_node(struct dns_zone *z, struct zone_node *n, const stru
             res->truncated = true;
             return;
         }
-        if (qtype != DNS_T_CNAME && !dns_name_is_subdomain(rr->rdata, rr->rdlen, z->apex,
-                                                            z->apex_len)) {
+        if (qtype == DNS_T_CNAME)
+            return;
+        if (!dns_name_is_subdomain(rr->rdata, rr->rdlen, z->apex, z->apex_len)) {
             res->external_cname = true;
             memcpy(res->cname_target, rr->rdata, rr->rdlen);
             res->cname_len = rr->rdlen;
+            return;
         }
+        /* a cluster name: follow it here, as CoreDNS does, so stub
+         * resolvers that do not chase CNAMEs (glibc) get the address */
+        if (depth >= ZONE_CHASE_MAX)
+            return;
+        struct dns_question cq = { .name_len = rr->rdlen, .qtype = q->qtype,
+                                   .qclass = DNS_C_IN };
+        memcpy(cq.name, rr->rdata, rr->rdlen);
+        zone_answer_lookup(z, &cq, cq.name, b, res, depth + 1);
         return;
     }
 
@@ -893,8 +1175,8 @@ static void zone_answer_node(struct dns_zone *z, struct zone_node *n, const stru
 
     /* rotate: start at a moving offset, wrap around */
     size_t start = count > 1 ? n->rot++ % count : 0;
-    const struct zone_rr *srvs[32];
-    size_t nsrv = 0;
+    const struct zone_rr *targets[32];
+    size_t ntargets = 0;
     const struct zone_rr *rr = n->rrs;
     size_t idx = 0;
     /* find the start-th matching record */
@@ -906,27 +1188,29 @@ static void zone_answer_node(struct dns_zone *z, struct zone_node *n, const stru
             res->truncated = true;
             return;
         }
-        if (qtype == DNS_T_SRV && nsrv < sizeof(srvs) / sizeof(srvs[0]))
-            srvs[nsrv++] = rr;
+        if ((qtype == DNS_T_SRV || qtype == DNS_T_NS) &&
+            ntargets < sizeof(targets) / sizeof(targets[0]))
+            targets[ntargets++] = rr;
         if (done + 1 == count)
             break;
         do {
             rr = rr->next ? rr->next : n->rrs;
         } while (rr->type != qtype);
     }
-    if (nsrv)
-        zone_srv_additional(z, b, srvs, nsrv);
+    if (ntargets)
+        zone_additional(z, b, targets, ntargets);
 }
 
-/* <a-b-c-d>.<ns>.pod.<zone>: A/AAAA for a pod IP that exists in ns. */
-static bool zone_answer_pod(struct dns_zone *z, const struct dns_question *q,
-                            const uint8_t *lname, struct dns_builder *b,
-                            struct dns_zone_result *res)
+/* <a-b-c-d>.<ns>.pod.<zone>: whether lname names a pod IP that exists in
+ * ns ("pods verified"); the address in *ip. */
+static bool zone_pod_lookup(const struct dns_zone *z, const uint8_t *lname, size_t len,
+                            struct svcd_ip *ip)
 {
     if (!z->cfg.dns_pod_records || !z->st)
         return false;
     int zl = dns_name_labels(z->apex, z->apex_len);
-    if (dns_name_labels(lname, q->name_len) != zl + 3)
+    if (dns_name_labels(lname, len) != zl + 3 ||
+        !dns_name_is_subdomain(lname, len, z->apex, z->apex_len))
         return false;
     const uint8_t *p = lname;
     uint8_t l1 = p[0];
@@ -956,11 +1240,19 @@ static bool zone_answer_pod(struct dns_zone *z, const struct dns_question *q,
     for (char *c = ipbuf; *c; c++)
         if (*c == '-')
             *c = v6 ? ':' : '.';
-    struct svcd_ip ip;
-    if (svcd_ip_parse(ipbuf, &ip) < 0)
+    if (svcd_ip_parse(ipbuf, ip) < 0)
         return false;
-    const struct svcd_pod *pd = store_pod_by_ip(z->st, &ip);
-    if (!pd || !pd->meta.ns || strcasecmp(pd->meta.ns, nsbuf) != 0)
+    const struct svcd_pod *pd = store_pod_by_ip(z->st, ip);
+    return pd && pd->meta.ns && strcasecmp(pd->meta.ns, nsbuf) == 0;
+}
+
+/* Answers a pod record; false when lname is not one. */
+static bool zone_answer_pod(struct dns_zone *z, const struct dns_question *q,
+                            const uint8_t *lname, struct dns_builder *b,
+                            struct dns_zone_result *res)
+{
+    struct svcd_ip ip;
+    if (!zone_pod_lookup(z, lname, q->name_len, &ip))
         return false;
     zone_set_rcode(b, DNS_R_NOERROR);
     res->rcode = DNS_R_NOERROR;
@@ -975,26 +1267,67 @@ static bool zone_answer_pod(struct dns_zone *z, const struct dns_question *q,
     return true;
 }
 
-/* Is this reverse name inside a service or pod CIDR? */
+/* Answers a name of the zone: its records, a pod record, or NXDOMAIN.
+ * depth counts the CNAMEs followed to get here. */
+static void zone_answer_lookup(struct dns_zone *z, const struct dns_question *q,
+                               const uint8_t *lname, struct dns_builder *b,
+                               struct dns_zone_result *res, int depth)
+{
+    struct zone_node *n = zone_node_get(z, lname, q->name_len);
+    if (n && !(n->flags & NODE_NOT_AUTH)) {
+        zone_answer_node(z, n, q, lname, b, res, depth);
+        return;
+    }
+    if (zone_answer_pod(z, q, lname, b, res))
+        return;
+    zone_negative(z, lname, q->name_len, DNS_R_NXDOMAIN, b, res);
+}
+
+/* Whether a cluster name exists (has a node or is a verified pod record). */
+static bool zone_name_exists(const struct dns_zone *z, const uint8_t *lname, size_t len)
+{
+    struct svcd_ip ip;
+    return zone_node_get(z, lname, len) != NULL || zone_pod_lookup(z, lname, len, &ip);
+}
+
+/* Whether svcd answers this reverse name (lower case, below in-addr.arpa
+ * or ip6.arpa, no node of its own): it names an address or a prefix inside
+ * a service or pod CIDR, or it is not an address name at all but lies in
+ * one of the reverse zones of those CIDRs (NXDOMAIN, as CoreDNS). */
 static bool zone_reverse_is_ours(const struct dns_zone *z, const uint8_t *lname, size_t len)
 {
     struct svcd_ip ip;
-    if (zone_reverse_parse(z, lname, len, &ip) < 0)
-        return false;
+    int bits;
+    if (zone_reverse_parse(z, lname, len, &ip, &bits) < 0)
+        return zone_rev_zone(z, lname, len) != NULL;
     for (size_t i = 0; i < z->cfg.n_service_cidr; i++)
-        if (svcd_cidr_contains(&z->cfg.service_cidr[i], &ip))
+        if (z->cfg.service_cidr[i].prefix <= bits &&
+            svcd_cidr_contains(&z->cfg.service_cidr[i], &ip))
             return true;
     for (size_t i = 0; i < z->cfg.n_pod_cidr; i++)
-        if (svcd_cidr_contains(&z->cfg.pod_cidr[i], &ip))
+        if (z->cfg.pod_cidr[i].prefix <= bits && svcd_cidr_contains(&z->cfg.pod_cidr[i], &ip))
             return true;
     return false;
 }
 
+/* Writes "<qname> CNAME <target>" into the answer. -1 when it does not fit. */
+static int zone_emit_cname(const struct dns_zone *z, struct dns_builder *b,
+                           const struct dns_question *q, const uint8_t *target, size_t tlen)
+{
+    if (dns_builder_rr_start(b, DNS_SEC_ANSWER, q->name, q->name_len, DNS_T_CNAME, DNS_C_IN,
+                             z->cfg.dns_ttl) < 0 ||
+        dns_builder_rdata_name(b, target, tlen, true) < 0 || dns_builder_rr_end(b) < 0)
+        return -1;
+    return 0;
+}
+
 /* Autopath (CoreDNS "autopath @kubernetes"): a known pod asking
  * <name>.<its-ns>.svc.<zone> for a name that does not exist gets, in one
- * answer, a CNAME to the first of <name>.svc.<zone>, <name>.<zone> that
- * exists (followed by its records), else a CNAME to <name> that the server
- * resolves upstream (res->external_cname). False when it does not apply. */
+ * answer, a CNAME to the first of <name>.svc.<zone>, <name>.<zone>,
+ * <name>. that exists in the zone (followed by its records), or, when
+ * <name>. is outside the zone, a CNAME to it that the server resolves
+ * upstream (res->external_cname). False when it does not apply or nothing
+ * exists (the caller answers NXDOMAIN). */
 static bool zone_autopath(struct dns_zone *z, const struct dns_question *q,
                           const uint8_t *lname, const struct svcd_ip *client,
                           struct dns_builder *b, struct dns_zone_result *res)
@@ -1013,59 +1346,41 @@ static bool zone_autopath(struct dns_zone *z, const struct dns_question *q,
     if (q->name_len <= sl || !dns_name_is_subdomain(lname, q->name_len, sfx, sl))
         return false;
     size_t plen = q->name_len - sl;        /* the <name> labels */
-    uint8_t cand[DNS_NAME_MAX];
-    size_t cl;
     static const uint8_t svc_label[] = { 3, 's', 'v', 'c' };
-
-    for (int k = 0; k < 2; k++) {
-        cl = plen;
-        memcpy(cand, lname, plen);
-        if (k == 0) {
-            if (cl + sizeof(svc_label) + z->apex_len > DNS_NAME_MAX)
-                continue;
-            memcpy(cand + cl, svc_label, sizeof(svc_label));
-            cl += sizeof(svc_label);
-        } else if (cl + z->apex_len > DNS_NAME_MAX) {
+    static const uint8_t root[] = { 0 };
+    const struct { const uint8_t *a; size_t al; const uint8_t *b; size_t bl; } sfxs[] = {
+        { svc_label, sizeof(svc_label), z->apex, z->apex_len },
+        { z->apex, z->apex_len, NULL, 0 },
+        { root, sizeof(root), NULL, 0 },
+    };
+    for (size_t k = 0; k < sizeof(sfxs) / sizeof(sfxs[0]); k++) {
+        struct dns_question cq = { .name_len = plen, .qtype = q->qtype, .qclass = DNS_C_IN };
+        if (plen + sfxs[k].al + sfxs[k].bl > DNS_NAME_MAX)
             continue;
-        }
-        memcpy(cand + cl, z->apex, z->apex_len);
-        cl += z->apex_len;
-        struct zone_node *n = zone_node_get(z, cand, cl);
-        if (!n)
+        memcpy(cq.name, lname, plen);
+        memcpy(cq.name + plen, sfxs[k].a, sfxs[k].al);
+        if (sfxs[k].bl)
+            memcpy(cq.name + plen + sfxs[k].al, sfxs[k].b, sfxs[k].bl);
+        cq.name_len = plen + sfxs[k].al + sfxs[k].bl;
+        bool inside = dns_name_is_subdomain(cq.name, cq.name_len, z->apex, z->apex_len);
+        if (inside && !zone_name_exists(z, cq.name, cq.name_len))
             continue;
-        if (dns_builder_rr_start(b, DNS_SEC_ANSWER, q->name, q->name_len, DNS_T_CNAME,
-                                 DNS_C_IN, z->cfg.dns_ttl) < 0 ||
-            dns_builder_rdata_name(b, cand, cl, true) < 0 || dns_builder_rr_end(b) < 0) {
+        zone_set_rcode(b, DNS_R_NOERROR);
+        res->rcode = DNS_R_NOERROR;
+        if (zone_emit_cname(z, b, q, cq.name, cq.name_len) < 0) {
             res->truncated = true;
-            zone_set_rcode(b, DNS_R_NOERROR);
             return true;
         }
-        struct dns_question cq;
-        memcpy(cq.name, cand, cl);
-        cq.name_len = cl;
-        cq.qtype = q->qtype;
-        cq.qclass = DNS_C_IN;
-        zone_answer_node(z, n, &cq, cand, b, res);
+        if (inside) {
+            zone_answer_lookup(z, &cq, cq.name, b, res, 1);
+        } else {
+            res->external_cname = true;
+            memcpy(res->cname_target, cq.name, cq.name_len);
+            res->cname_len = cq.name_len;
+        }
         return true;
     }
-    /* upstream: <name>. */
-    memcpy(cand, lname, plen);
-    cand[plen] = 0;
-    cl = plen + 1;
-    if (dns_name_is_subdomain(cand, cl, z->apex, z->apex_len))
-        return false;
-    zone_set_rcode(b, DNS_R_NOERROR);
-    res->rcode = DNS_R_NOERROR;
-    if (dns_builder_rr_start(b, DNS_SEC_ANSWER, q->name, q->name_len, DNS_T_CNAME, DNS_C_IN,
-                             z->cfg.dns_ttl) < 0 ||
-        dns_builder_rdata_name(b, cand, cl, true) < 0 || dns_builder_rr_end(b) < 0) {
-        res->truncated = true;
-        return true;
-    }
-    res->external_cname = true;
-    memcpy(res->cname_target, cand, cl);
-    res->cname_len = cl;
-    return true;
+    return false;
 }
 
 enum dns_zone_status dns_zone_answer(struct dns_zone *z, const struct dns_question *q,
@@ -1094,7 +1409,7 @@ enum dns_zone_status dns_zone_answer(struct dns_zone *z, const struct dns_questi
     }
 
     if (n) {
-        zone_answer_node(z, n, q, lname, b, res);
+        zone_answer_node(z, n, q, lname, b, res, 0);
         return DNS_ZONE_ANSWERED;
     }
     if (cluster && zone_answer_pod(z, q, lname, b, res))
