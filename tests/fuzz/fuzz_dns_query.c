@@ -42,7 +42,8 @@ static void fz_init(void)
     svcd_cidr_parse("10.96.0.0/12", &cfg.service_cidr[0]);
     cfg.n_service_cidr = 1;
     svcd_cidr_parse("10.1.0.0/16", &cfg.pod_cidr[0]);
-    cfg.n_pod_cidr = 1;
+    svcd_cidr_parse("fd00:1::/64", &cfg.pod_cidr[1]);
+    cfg.n_pod_cidr = 2;
     struct store *st = store_new();
     store_begin(st);
     store_service_upsert(st, fz_svc("web", "10.96.0.10", false));
@@ -52,6 +53,16 @@ static void fz_init(void)
     e->type = SVCD_SVC_EXTERNAL_NAME;
     e->external_name = strdup("example.com");
     store_service_upsert(st, e);
+    /* ExternalNames inside the zone: a chain to web, and a loop */
+    const char *const inner[][2] = { { "in", "web.default.svc.cluster.local" },
+                                     { "la", "lb.default.svc.cluster.local" },
+                                     { "lb", "la.default.svc.cluster.local" } };
+    for (size_t i = 0; i < sizeof(inner) / sizeof(inner[0]); i++) {
+        e = fz_svc(inner[i][0], NULL, false);
+        e->type = SVCD_SVC_EXTERNAL_NAME;
+        e->external_name = strdup(inner[i][1]);
+        store_service_upsert(st, e);
+    }
     for (int i = 0; i < 40; i++) {
         struct svcd_pod *p = calloc(1, sizeof(*p));
         char nm[16], ip[32];

@@ -350,6 +350,10 @@ static const struct ccase cases[] = {
     { "issue 12", "PASS", "1.1.1.10.in-addr.arpa", DNS_T_PTR, NOTAUTH, NULL, NULL, NULL },
     { "issue 12", "PASS", "1.10.in-addr.arpa", DNS_T_PTR, NOTAUTH, NULL, NULL, NULL },
     { "issue 12", "PASS", "in-addr.arpa", DNS_T_SOA, NOTAUTH, NULL, NULL, NULL },
+    /* wildcards (removed from CoreDNS in 1.9.0): an ordinary label */
+    { "issue 12", "PASS", "*.testns.svc.cluster.local", DNS_T_A, DNS_R_NXDOMAIN, "", "", SOA_CL },
+    { "issue 12", "PASS", "_*._*.svc1.testns.svc.cluster.local", DNS_T_SRV, DNS_R_NXDOMAIN, "", "",
+      SOA_CL },
 };
 
 static void run_cases(struct dns_zone *z, int *pass, int *diff)
@@ -377,7 +381,9 @@ static void run_cases(struct dns_zone *z, int *pass, int *diff)
                       r.ns, r.soa_owner, t->soa_owner);
         }
         bool ok = failed == before;
-        if (strncmp(t->verdict, "PASS", 4) == 0)
+        if (strcmp(t->from, "issue 12") == 0)
+            ;
+        else if (strncmp(t->verdict, "PASS", 4) == 0)
             *pass += ok;
         else
             *diff += ok;
@@ -477,8 +483,7 @@ int main(void)
         return 1;
     int pass = 0, diff = 0;
     run_cases(z, &pass, &diff);
-    printf("CoreDNS cases: %d as CoreDNS, %d differ on purpose, of %zu\n", pass, diff,
-           sizeof(cases) / sizeof(cases[0]));
+    printf("CoreDNS cases: %d answered as CoreDNS, %d differ on purpose\n", pass, diff);
 
     /* autopath (plugin/autopath: search path expansion; a name not under
      * the first search domain is not expanded), from pod foo in podns */
