@@ -14,12 +14,18 @@
  * stored: they are checked against store_pod_by_ip() at query time.
  *
  * Served: dns-version TXT, Service A/AAAA (ClusterIP or ready headless
- * endpoints), endpoint hostnames, SRV for named ports (targets' addresses
- * in additional), PTR for ClusterIPs and headless endpoint IPs (in-addr.arpa
- * and ip6.arpa), ExternalName CNAME, SOA/NS at the apex, SOA in the
- * authority section of NXDOMAIN/NODATA (TTL = MINIMUM = cfg->dns_ttl).
- * Reverse names inside cfg->service_cidr / pod_cidr are authoritative here
- * (NXDOMAIN when unknown); other names are not (DNS_ZONE_NOT_AUTH).
+ * endpoints), endpoint hostnames, SRV for named ports and at the Service
+ * name (targets' addresses in additional), PTR for ClusterIPs and headless
+ * endpoint IPs (in-addr.arpa and ip6.arpa), ExternalName CNAME (followed in
+ * the same answer when it points into the zone), SOA/NS (with glue) at the
+ * apex, SOA in the authority section of NXDOMAIN/NODATA (TTL = MINIMUM =
+ * cfg->dns_ttl). Each (name, type, data) of a Service is stored once, so an
+ * address in two EndpointSlices answers once. <ns>.svc.<zone> and
+ * <ns>.pod.<zone> exist while the namespace has a Service or Pod.
+ * Each cfg->service_cidr / pod_cidr has a reverse zone (prefix rounded down
+ * to octets / nibbles) with SOA/NS at its apex, owning negative answers
+ * below it; reverse names inside the CIDRs are authoritative here (NXDOMAIN
+ * when unknown); other names are not (DNS_ZONE_NOT_AUTH).
  *
  * Single-threaded, like the store.
  */
@@ -69,9 +75,10 @@ struct dns_zone_result {
  * caller sets TC). client (may be NULL) is only used for autopath
  * (cfg->dns_autopath): a pod known by that address asking
  * <name>.<its-ns>.svc.<zone> for a name that does not exist gets a CNAME
- * to <name>.svc.<zone> or <name>.<zone> with their records, or a CNAME to
- * <name> flagged external_cname for the server to resolve upstream. Pass
- * NULL for clients that may not recurse. */
+ * to the first existing of <name>.svc.<zone>, <name>.<zone>, <name>. (a
+ * cluster name) with their records, or a CNAME to <name>. outside the zone
+ * flagged external_cname for the server to resolve upstream. Pass NULL for
+ * clients that may not recurse. */
 enum dns_zone_status dns_zone_answer(struct dns_zone *z, const struct dns_question *q,
                                      const struct svcd_ip *client, struct dns_builder *b,
                                      struct dns_zone_result *res);

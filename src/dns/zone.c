@@ -687,7 +687,7 @@ static void zone_update_service(struct dns_zone *z, const char *ns, const char *
 static void zone_ns_ref(struct dns_zone *z, const char *ns, bool take)
 {
     static const char *const kinds[] = { "svc", "pod" };
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < (z->cfg.dns_pod_records ? 2 : 1); k++) {
         uint8_t name[DNS_NAME_MAX];
         size_t len = 0;
         if (zone_name_label(name, &len, ns, strlen(ns)) < 0 ||
@@ -913,8 +913,10 @@ struct dns_zone *dns_zone_new(struct store *st, const struct svcd_config *cfg)
     snprintf(text, sizeof(text), "svc.%s", apex_text);
     if (!zone_permanent(z, text, 0))
         goto fail;
+    /* with pod records off, nothing exists under pod.<zone> (CoreDNS
+     * "pods disabled") */
     snprintf(text, sizeof(text), "pod.%s", apex_text);
-    if (!zone_permanent(z, text, 0) || zone_add_reverse_zones(z) < 0)
+    if ((cfg->dns_pod_records && !zone_permanent(z, text, 0)) || zone_add_reverse_zones(z) < 0)
         goto fail;
     /* apex NS, dns-version TXT */
     if (zone_rr_add(z, &z->perm, z->apex, z->apex_len, DNS_T_NS, cfg->dns_ttl, z->mname,

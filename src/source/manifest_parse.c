@@ -487,9 +487,10 @@ static int mf_dns_field(struct mf_ctx *c, yaml_node_t *map, const char *parent,
         *out = NULL;
         return 0;
     }
-    /* A hostname over 63 characters costs only its DNS record (the zone
-     * skips it), not the object. */
-    if (!subdomain && strcmp(key, "hostname") == 0 && !mf_is_dns_label(*out) &&
+    /* A hostname or Pod subdomain over 63 characters costs only its DNS
+     * record (the zone skips it), not the object. */
+    if (!subdomain && (strcmp(key, "hostname") == 0 || strcmp(key, "subdomain") == 0) &&
+        !mf_is_dns_label(*out) &&
         mf_is_dns_label_n(*out, strlen(*out), 253))
         return mf_warn(c, "%s is over 63 characters, so it has no DNS record (got \"%s\")", p,
                        *out);

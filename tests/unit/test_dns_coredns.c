@@ -432,8 +432,10 @@ static void test_long_names(void)
              "- {addresses: [172.0.2.2], hostname: %s, conditions: {ready: true}}\n"
              "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: %s}\n"
              "spec: {hostname: %s, subdomain: %s, containers: [{name: c}]}\n"
-             "status: {phase: Running, podIP: 172.0.2.9, podIPs: [{ip: 172.0.2.9}]}\n",
-             s63, n63, n63, s63, host63, host64, n63, host64, s63);
+             "status: {phase: Running, podIP: 172.0.2.9, podIPs: [{ip: 172.0.2.9}]}\n"
+             "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p2, namespace: %s}\n"
+             "spec: {hostname: h, subdomain: %s, containers: [{name: c}]}\n",
+             s63, n63, n63, s63, host63, host64, n63, host64, s63, n63, host64);
     struct svcd_config cfg;
     base_config(&cfg);
     snprintf(cfg.cluster_domain, sizeof(cfg.cluster_domain), "%s", dom);
@@ -483,7 +485,6 @@ int main(void)
         return 1;
     int pass = 0, diff = 0;
     run_cases(z, &pass, &diff);
-    printf("CoreDNS cases: %d answered as CoreDNS, %d differ on purpose\n", pass, diff);
 
     /* autopath (plugin/autopath: search path expansion; a name not under
      * the first search domain is not expanded), from pod foo in podns */
@@ -527,6 +528,27 @@ int main(void)
     /* a loop of ExternalNames ends after a bounded chain */
     ask(z, "loop-a.gaps.svc.cluster.local", DNS_T_A, &r);
     CHECK(r.rcode == 0 && r.an == 9, "CNAME loop: %d records", r.an);
+
+    /* handler_pod_disabled_test.go, as --dns-pod-records false; CoreDNS
+     * answers NXDOMAIN for every pod name then, <ns>.pod included */
+    struct svcd_config cfg_np = cfg;
+    cfg_np.dns_pod_records = false;
+    struct dns_zone *znp = dns_zone_new(st, &cfg_np);
+    const char *const disabled[] = { "10-240-0-1.podns.pod.cluster.local",
+                                     "172-0-0-2.podns.pod.cluster.local",
+                                     "gaps.pod.cluster.local", "pod.cluster.local" };
+    for (size_t i = 0; i < sizeof(disabled) / sizeof(disabled[0]); i++) {
+        ask(znp, disabled[i], DNS_T_A, &r);
+        CHECK(r.rcode == DNS_R_NXDOMAIN && strcmp(r.soa_owner, SOA_CL) == 0,
+              "pods disabled: %s rcode %d", disabled[i], r.rcode);
+        printf("%-30s %-58s %-5s %s\n", i < 2 ? "handler_pod_disabled_test.go" : "issue 12",
+               disabled[i], "A", r.rcode == DNS_R_NXDOMAIN ? "PASS" : "FAIL");
+        pass += i < 2 && r.rcode == DNS_R_NXDOMAIN;
+    }
+    printf("CoreDNS cases: %d answered as CoreDNS, %d differ on purpose\n", pass, diff);
+    ask(znp, "gaps.svc.cluster.local", DNS_T_A, &r);
+    CHECK(r.rcode == 0 && r.an == 0, "pods disabled: <ns>.svc still NODATA (%d)", r.rcode);
+    dns_zone_free(znp);
 
     dns_zone_free(z);
     store_free(st);
