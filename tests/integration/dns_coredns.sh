@@ -97,7 +97,7 @@ status() { q "$@" | sed -n 's/.*status: \([A-Z]*\).*/\1/p'; }
 count() { local f=$1; shift; q "$@" | sed -n "s/.*, $f: \([0-9]*\).*/\1/p" | head -1; }
 lines() { q +noall "$@" | tr -s ' \t' ' '; }
 
-it_wait_eq 5 "10.96.0.20" short sibling.default.svc.cluster.local A ||
+it_wait_eq 20 "10.96.0.20" short sibling.default.svc.cluster.local A ||
     it_fail "sibling A: got '$IT_LAST'"
 it_pass "a hostname over 63 characters does not cost the rest of the file"
 it_assert_contains "$(svcd_log)" "over 63 characters" "the long hostname is reported"
