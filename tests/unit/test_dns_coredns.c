@@ -2,8 +2,10 @@
  * test_dns_coredns: CoreDNS's plugin/kubernetes test cases, run against
  * svcd's zone. The fixture is CoreDNS's (handler_test.go, reverse_test.go,
  * kubernetes_apex_test.go, handler_pod_verified_test.go,
- * handler_case_test.go) written as Kubernetes YAML and loaded through the
- * real manifest parser. Each case names the CoreDNS test it comes from and
+ * handler_pod_disabled_test.go, handler_case_test.go) written as
+ * Kubernetes YAML and loaded through the real manifest parser, then the
+ * coredns/ci test/kubernetes cases (address, srv, ptr, autopath) on the ci
+ * fixture. Each case names the CoreDNS test it comes from and
  * says whether svcd gives CoreDNS's answer (PASS) or differs on purpose
  * (DIFF, with the reason; the expected value is then svcd's). Cases for
  * CoreDNS features svcd does not have (multicluster, namespace exposure,
@@ -356,10 +358,11 @@ static const struct ccase cases[] = {
       SOA_CL },
 };
 
-static void run_cases(struct dns_zone *z, int *pass, int *diff)
+static void run_cases(struct dns_zone *z, const struct ccase *table, size_t n, int *pass,
+                      int *diff)
 {
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct ccase *t = &cases[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct ccase *t = &table[i];
         struct reply r;
         int before = failed;
         ask(z, t->name, t->qtype, &r);
@@ -463,6 +466,124 @@ static void test_long_names(void)
     store_free(st);
 }
 
+
+/* coredns/ci test/kubernetes (address_test.go, srv_test.go, ptr_test.go,
+ * autopath_test.go) on its fixture build/kubernetes/dns-test.yaml, the
+ * test-1 namespace, its Endpoints written as EndpointSlices. */
+static const char ci_fixture[] =
+    "apiVersion: v1\nkind: Service\nmetadata: {name: svc-1-a, namespace: test-1}\n"
+    "spec: {clusterIP: 10.96.0.100, ports: [{name: http, port: 80, protocol: TCP}, "
+    "{name: https, port: 443, protocol: TCP}]}\n"
+    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+    "metadata: {name: svc-1-a, namespace: test-1, labels: {kubernetes.io/service-name: svc-1-a}}\n"
+    "addressType: IPv4\nports: [{name: http, port: 80, protocol: TCP}, "
+    "{name: https, port: 443, protocol: TCP}]\nendpoints:\n"
+    "- {addresses: [172.17.0.253], hostname: svc-1-a, conditions: {ready: true}}\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata: {name: headless-svc, namespace: test-1}\n"
+    "spec: {clusterIP: None, ports: [{name: c-port, port: 1234, protocol: UDP}]}\n"
+    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+    "metadata: {name: hs4, namespace: test-1, labels: {kubernetes.io/service-name: headless-svc}}\n"
+    "addressType: IPv4\nports: [{name: c-port, port: 1234, protocol: UDP}]\nendpoints:\n"
+    "- {addresses: [172.17.0.255], hostname: headless-svc-1, conditions: {ready: true}}\n"
+    "- {addresses: [172.17.0.254], hostname: headless-svc-2, conditions: {ready: true}}\n"
+    "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+    "metadata: {name: hs6, namespace: test-1, labels: {kubernetes.io/service-name: headless-svc}}\n"
+    "addressType: IPv6\nports: [{name: c-port, port: 1234, protocol: UDP}]\nendpoints:\n"
+    "- {addresses: ['1234:abcd::1'], hostname: headless-svc-3, conditions: {ready: true}}\n"
+    "- {addresses: ['1234:abcd::2'], hostname: headless-svc-4, conditions: {ready: true}}\n"
+    "---\napiVersion: v1\nkind: Service\nmetadata: {name: svc-unready, namespace: test-1}\n"
+    "spec: {clusterIP: None, selector: {app: app-unready}, "
+    "ports: [{name: c-port, port: 1234, protocol: UDP}]}\n"
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: unready, namespace: test-1, "
+    "labels: {app: app-unready}}\nspec: {containers: [{name: c}]}\n"
+    "status: {phase: Pending, podIP: 172.17.0.30, podIPs: [{ip: 172.17.0.30}]}\n"
+    "---\napiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: test-1}\n"
+    "spec: {containers: [{name: c}]}\n"
+    "status: {phase: Running, podIP: 172.17.0.10, podIPs: [{ip: 172.17.0.10}]}\n";
+
+#define CI "coredns/ci"
+
+static const struct ccase ci_cases[] = {
+    { CI " address_test.go", "PASS", "svc-1-a.test-1.svc.cluster.local", DNS_T_A, 0,
+      "A 10.96.0.100", "", "" },
+    { CI " address_test.go", "PASS", "headless-svc.test-1.svc.cluster.local", DNS_T_A, 0,
+      "A 172.17.0.254;A 172.17.0.255", "", "" },
+    { CI " address_test.go", "PASS", "bogusservice.test-1.svc.cluster.local", DNS_T_A,
+      DNS_R_NXDOMAIN, "", "", SOA_CL },
+    { CI " address_test.go", "PASS", "bogusendpoint.svc-1-a.test-1.svc.cluster.local", DNS_T_A,
+      DNS_R_NXDOMAIN, "", "", SOA_CL },
+    { CI " address_test.go", "PASS", "10-20-0-101.test-1.pod.cluster.local", DNS_T_A,
+      DNS_R_NXDOMAIN, "", "", SOA_CL },
+    { CI " address_test.go", "PASS", "dns-version.cluster.local", DNS_T_TXT, 0, "TXT 1.1.0", "",
+      "" },
+    { CI " address_test.go", "PASS", "headless-svc.test-1.svc.cluster.local", DNS_T_AAAA, 0,
+      "AAAA 1234:abcd::1;AAAA 1234:abcd::2", "", "" },
+    { CI " address_test.go", "PASS", "svc-unready.test-1.svc.cluster.local", DNS_T_A,
+      DNS_R_NXDOMAIN, "", "", SOA_CL },
+    { CI " address_test.go", "DIFF: the NS is ns.dns.<zone> with svcd's listen addresses; "
+      "CoreDNS names the Service it runs behind (kube-dns.kube-system)",
+      "cluster.local", DNS_T_NS, 0, "NS ns.dns.cluster.local.",
+      "ns.dns.cluster.local. A 127.0.0.1", "" },
+    { CI " srv_test.go", "PASS", "svc-1-a.test-1.svc.cluster.local", DNS_T_SRV, 0,
+      "SRV 0 50 443 svc-1-a.test-1.svc.cluster.local.;"
+      "SRV 0 50 80 svc-1-a.test-1.svc.cluster.local.",
+      "svc-1-a.test-1.svc.cluster.local. A 10.96.0.100", "" },
+    { CI " ptr_test.go", "PASS", "100.0.96.10.in-addr.arpa", DNS_T_PTR, 0,
+      "PTR svc-1-a.test-1.svc.cluster.local.", "", "" },
+    { CI " ptr_test.go", "DIFF: endpoint names and their PTR exist for headless Services only "
+      "(svc-1-a has a ClusterIP)", "253.0.17.172.in-addr.arpa", DNS_T_PTR, DNS_R_NXDOMAIN,
+      "", "", "0.17.172.in-addr.arpa." },
+    { CI " ptr_test.go", "PASS",
+      "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.c.b.a.4.3.2.1.ip6.arpa", DNS_T_PTR, 0,
+      "PTR headless-svc-3.headless-svc.test-1.svc.cluster.local.", "", "" },
+    { CI " ptr_test.go", "PASS", "120.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_R_NXDOMAIN, "", "",
+      "0.96.10.in-addr.arpa." },
+    { CI " ptr_test.go", "PASS", "252.0.17.172.in-addr.arpa", DNS_T_PTR, DNS_R_NXDOMAIN, "", "",
+      "0.17.172.in-addr.arpa." },
+    { CI " ptr_test.go", "PASS", "200.0.17.172.in-addr.arpa", DNS_T_PTR, DNS_R_NXDOMAIN, "", "",
+      "0.17.172.in-addr.arpa." },
+};
+
+/* autopath_test.go: what a pod in test-1 first asks for each name typed */
+static const struct { const char *first_query, *answers; } ci_autopath[] = {
+    { "svc-1-a.test-1.svc.cluster.local", "A 10.96.0.100" },
+    { "svc-1-a.test-1.test-1.svc.cluster.local",
+      "A 10.96.0.100;CNAME svc-1-a.test-1.svc.cluster.local." },
+    { "svc-1-a.test-1.svc.test-1.svc.cluster.local",
+      "A 10.96.0.100;CNAME svc-1-a.test-1.svc.cluster.local." },
+    { "svc-1-a.test-1.svc.cluster.local.test-1.svc.cluster.local",
+      "A 10.96.0.100;CNAME svc-1-a.test-1.svc.cluster.local." },
+    { "foo.example.net.test-1.svc.cluster.local", "CNAME foo.example.net." },
+};
+
+static void test_ci(int *pass, int *diff)
+{
+    struct svcd_config cfg;
+    base_config(&cfg);
+    svcd_cidr_parse("10.96.0.0/24", &cfg.service_cidr[cfg.n_service_cidr++]);
+    svcd_cidr_parse("172.17.0.0/24", &cfg.pod_cidr[cfg.n_pod_cidr++]);
+    svcd_cidr_parse("1234:abcd::/64", &cfg.pod_cidr[cfg.n_pod_cidr++]);
+    struct store *st = store_new();
+    CHECK(testutil_load_yaml(st, ci_fixture) == 0, "ci fixture loads");
+    struct dns_zone *z = dns_zone_new(st, &cfg);
+    run_cases(z, ci_cases, sizeof(ci_cases) / sizeof(ci_cases[0]), pass, diff);
+    struct svcd_ip client;
+    struct reply r;
+    svcd_ip_parse("172.17.0.10", &client);
+    ask_client = &client;
+    for (size_t i = 0; i < sizeof(ci_autopath) / sizeof(ci_autopath[0]); i++) {
+        ask(z, ci_autopath[i].first_query, DNS_T_A, &r);
+        bool ok = r.rcode == 0 && strcmp(r.answers, ci_autopath[i].answers) == 0;
+        CHECK(ok, "ci autopath %s: %d '%s'", ci_autopath[i].first_query, r.rcode, r.answers);
+        *pass += ok;
+        printf("%-30s %-58s %-5s %s\n", CI " autopath_test.go", ci_autopath[i].first_query, "A",
+               ok ? "PASS" : "FAIL");
+    }
+    ask_client = NULL;
+    dns_zone_free(z);
+    store_free(st);
+}
+
 int main(void)
 {
     struct svcd_config cfg;
@@ -484,7 +605,7 @@ int main(void)
     if (!z)
         return 1;
     int pass = 0, diff = 0;
-    run_cases(z, &pass, &diff);
+    run_cases(z, cases, sizeof(cases) / sizeof(cases[0]), &pass, &diff);
 
     /* autopath (plugin/autopath: search path expansion; a name not under
      * the first search domain is not expanded), from pod foo in podns */
@@ -545,6 +666,7 @@ int main(void)
                disabled[i], "A", r.rcode == DNS_R_NXDOMAIN ? "PASS" : "FAIL");
         pass += i < 2 && r.rcode == DNS_R_NXDOMAIN;
     }
+    test_ci(&pass, &diff);
     printf("CoreDNS cases: %d answered as CoreDNS, %d differ on purpose\n", pass, diff);
     ask(znp, "gaps.svc.cluster.local", DNS_T_A, &r);
     CHECK(r.rcode == 0 && r.an == 0, "pods disabled: <ns>.svc still NODATA (%d)", r.rcode);
