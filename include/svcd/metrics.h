@@ -34,6 +34,10 @@ struct metric *metric_histogram(const char *name, const char *labels, const char
 /* A gauge whose value is computed by fn(ctx) at render time. */
 struct metric *metric_gauge_fn(const char *name, const char *labels, const char *help,
                                double (*fn)(void *ctx), void *ctx);
+/* A counter whose value is read by fn(ctx) at render time (a total kept
+ * elsewhere, e.g. by the log writer thread). */
+struct metric *metric_counter_fn(const char *name, const char *labels, const char *help,
+                                 double (*fn)(void *ctx), void *ctx);
 
 void metric_add(struct metric *m, double v);      /* counters and gauges */
 void metric_set(struct metric *m, double v);      /* gauges */

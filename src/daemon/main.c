@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -160,6 +162,49 @@ static void svcd_on_hup(evutil_socket_t sig, short what, void *arg)
     dns_server_flush_cache(d->dns);
 }
 
+static double svcd_log_dropped(void *ctx)
+{
+    (void)ctx;
+    return (double)log_dropped_lines();
+}
+
+/* libevent's own warnings (accept failures, ...) go through our logger, at
+ * most 10 a second: a failing accept() on a busy listener repeats on every
+ * loop iteration. */
+static void svcd_libevent_log(int severity, const char *msg)
+{
+    static time_t window;
+    static unsigned in_window;
+    time_t now = time(NULL);
+    if (now != window) {
+        window = now;
+        in_window = 0;
+    }
+    if (++in_window > 10)
+        return;
+    if (severity >= EVENT_LOG_WARN)
+        log_warn("libevent", "%s", msg);
+    else
+        log_debug("libevent", "%s", msg);
+}
+
+/* Raises the open-file soft limit to the hard limit: connections from
+ * clients must never starve probes, nftables and conntrack of descriptors
+ * (the admin and DNS TCP caps are checked against this limit at start). */
+static void svcd_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("svcd", "cannot raise the open-file limit from %llu to %llu: %s",
+                     (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+    }
+}
+
 static void svcd_teardown(struct svcd *d)
 {
     /* Reverse order of creation. */
@@ -193,12 +238,17 @@ int main(int argc, char **argv)
     log_set_level(d.cfg.log_level);
     log_set_format(d.cfg.log_format);
     signal(SIGPIPE, SIG_IGN);
+    if (log_writer_start() != 0)
+        log_warn("svcd", "no log writer thread: logging may block on a full stderr");
+    event_set_log_callback(svcd_libevent_log);
+    svcd_raise_nofile();
 
     if (cleanup) {
-        if (nftdp_cleanup(d.cfg.nft_table) < 0)
-            return 1;
-        log_info("svcd", "removed nftables table %s", d.cfg.nft_table);
-        return 0;
+        rc = nftdp_cleanup(d.cfg.nft_table) < 0 ? 1 : 0;
+        if (rc == 0)
+            log_info("svcd", "removed nftables table %s", d.cfg.nft_table);
+        log_writer_stop(1000);
+        return rc;
     }
 
     int status = 1;
@@ -215,6 +265,8 @@ int main(int argc, char **argv)
         log_err("svcd", "out of memory at start-up");
         goto out;
     }
+    metric_counter_fn("svcd_log_dropped_lines_total", NULL,
+                      "Log lines dropped because stderr was not draining", svcd_log_dropped, NULL);
     if (!d.cfg.no_nft) {
         d.nft = nftdp_new(d.base, d.st, &d.cfg);
         if (!d.nft)
@@ -277,5 +329,6 @@ int main(int argc, char **argv)
     log_info("svcd", "stopped");
 out:
     svcd_teardown(&d);
+    log_writer_stop(1000);
     return status;
 }

@@ -152,13 +152,26 @@ struct metric *metric_histogram(const char *name, const char *labels, const char
     return metrics_register(name, labels, help, METRIC_HISTOGRAM);
 }
 
-struct metric *metric_gauge_fn(const char *name, const char *labels, const char *help,
-                               double (*fn)(void *ctx), void *ctx)
+static struct metric *metrics_register_fn(const char *name, const char *labels,
+                                          const char *help, enum metric_type type,
+                                          double (*fn)(void *ctx), void *ctx)
 {
-    struct metric *m = metrics_register(name, labels, help, METRIC_GAUGE);
+    struct metric *m = metrics_register(name, labels, help, type);
     m->fn = fn;
     m->fn_ctx = ctx;
     return m;
+}
+
+struct metric *metric_gauge_fn(const char *name, const char *labels, const char *help,
+                               double (*fn)(void *ctx), void *ctx)
+{
+    return metrics_register_fn(name, labels, help, METRIC_GAUGE, fn, ctx);
+}
+
+struct metric *metric_counter_fn(const char *name, const char *labels, const char *help,
+                                 double (*fn)(void *ctx), void *ctx)
+{
+    return metrics_register_fn(name, labels, help, METRIC_COUNTER, fn, ctx);
 }
 
 void metric_add(struct metric *m, double v)
