@@ -65,6 +65,16 @@ void admin_set_probes(struct admin *a, struct probe_mgr *mgr);
  * Kubernetes components do. h is not owned and must outlive the admin. */
 void admin_set_health(struct admin *a, struct health *h);
 
+/* Connection limits (defaults below until called): at most max_conns open
+ * connections (the least recently active is closed to make room for a new
+ * one), closed after idle_ms without a request (rounded up to whole
+ * seconds), and closed when the first
+ * request head has not arrived header_ms after accept. Accepts NULL. */
+#define ADMIN_DEFAULT_MAX_CONNS 256
+#define ADMIN_DEFAULT_IDLE_MS 10000
+#define ADMIN_DEFAULT_HEADER_MS 5000
+void admin_set_limits(struct admin *a, uint32_t max_conns, uint32_t idle_ms, uint32_t header_ms);
+
 /* The bound TCP port (useful after listening on port 0). */
 uint16_t admin_port(const struct admin *a);
 

@@ -72,6 +72,9 @@ struct svcd_config {
     /* admin */
     struct svcd_hostport admin_listen; /* default 127.0.0.1:9180 */
     bool admin_enabled;                /* default true */
+    uint32_t admin_max_conns;          /* default 256 */
+    uint32_t admin_idle_ms;            /* default 10000 */
+    uint32_t admin_header_ms;          /* default 5000 */
     /* logging */
     enum log_level log_level;
     enum log_format log_format;

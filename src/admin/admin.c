@@ -7,6 +7,20 @@
  * evhttp_bind_socket() so that a bind failure is logged with its errno and
  * so that port 0 can be read back for tests.
  *
+ * Connections are bounded (admin_set_limits). evhttp owns each accepted
+ * connection, but it creates the connection's bufferevent through our
+ * callback (evhttp_set_bevcb), and we keep one reference on it
+ * (bufferevent_incref): the object stays valid after evhttp has freed it,
+ * and a sweep every 100 ms sees that (evhttp cleared its callbacks) and
+ * drops our reference, which closes the socket. With that list: a new
+ * connection must complete its first request head within the header
+ * timeout; evhttp's own timeout closes connections idle longer than the
+ * idle timeout; at the connection cap the idle connection whose last request
+ * is oldest is shut down (shutdown(2): evhttp sees EOF and frees it), and
+ * well above the cap the listener pauses until connections close. The caps
+ * keep clients from taking the descriptors probes, nftables and conntrack
+ * need.
+ *
  * JSON field names follow the Kubernetes API (camelCase, clusterIPs,
  * targetPort ...) so that kubectl users recognise them; docs/ADMIN.md is the
  * reference.
@@ -19,13 +33,16 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
@@ -41,6 +58,21 @@
 #include "svcd/vec.h"
 
 #define ADMIN_MOD "admin"
+/* Accepted connections beyond the cap that may wait for their eviction to
+ * complete before the listener pauses. */
+#define ADMIN_CONN_SLACK 64
+
+struct admin;
+
+/* One accepted connection. */
+struct admin_conn {
+    TAILQ_ENTRY(admin_conn) link;   /* oldest last request first */
+    struct bufferevent *bev;        /* evhttp's; we hold one reference */
+    struct timeval born;
+    bool got_request;               /* a request head arrived */
+    bool closing;                   /* shut down by us, not yet freed */
+};
+TAILQ_HEAD(admin_conn_list, admin_conn);
 
 struct admin {
     struct event_base *base;
@@ -54,6 +86,14 @@ struct admin {
     struct health *health;         /* or NULL: ready() decides */
     struct metric *m_commits;      /* svcd_store_commits_total */
     struct metric *m_requests[5];  /* by status class 1xx..5xx */
+    /* connections */
+    struct admin_conn_list conns;
+    size_t n_conns, n_closing;
+    uint32_t max_conns, idle_ms, header_ms;
+    bool paused;                   /* listener disabled at cap + slack */
+    struct event *sweep;           /* every 100 ms while connections exist */
+    struct metric *m_conns;        /* svcd_admin_connections */
+    struct metric *m_closed_limit, *m_closed_header;
     /* endpoint condition counts, recomputed when the generation moves */
     uint64_t ep_gen;
     bool ep_valid;
@@ -687,9 +727,163 @@ static void admin_handle_readyz(struct admin *a, struct evhttp_request *req,
 }
 
 /* Dispatches every request (evhttp's generic callback). */
+/* ---- connections ---------------------------------------------------------- */
+
+/* Makes evhttp drop the connection: it reads EOF and frees it. */
+static void admin_conn_close(struct admin *a, struct admin_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    a->n_closing++;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+}
+
+static void admin_listener_set(struct admin *a, bool on)
+{
+    struct evconnlistener *l = a->bound ? evhttp_bound_socket_get_listener(a->bound) : NULL;
+    if (!l || a->paused == !on)
+        return;
+    a->paused = !on;
+    if (on)
+        evconnlistener_enable(l);
+    else
+        evconnlistener_disable(l);
+}
+
+/* Drops our reference (closing the socket if evhttp has not). */
+static void admin_conn_free(struct admin *a, struct admin_conn *c)
+{
+    TAILQ_REMOVE(&a->conns, c, link);
+    a->n_conns--;
+    if (c->closing)
+        a->n_closing--;
+    bufferevent_decref(c->bev);
+    free(c);
+}
+
+/* The sweep runs every 100 ms while connections exist, every 5 ms while
+ * the listener is paused (connections we shut down are waiting to be
+ * forgotten so that accepting can resume). */
+static void admin_sweep_schedule(struct admin *a)
+{
+    if (TAILQ_EMPTY(&a->conns)) {
+        event_del(a->sweep);
+        return;
+    }
+    struct timeval tv = { .tv_sec = 0, .tv_usec = a->paused ? 5000 : 100000 };
+    event_add(a->sweep, &tv);
+}
+
+/* Every 100 ms while connections exist: forget connections evhttp freed,
+ * close those past the header timeout, resume a paused listener. */
+static void admin_conn_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    (void)fd; (void)what;
+    struct timeval now, age;
+    event_base_gettimeofday_cached(a->base, &now);
+    struct admin_conn *c, *next;
+    for (c = TAILQ_FIRST(&a->conns); c; c = next) {
+        next = TAILQ_NEXT(c, link);
+        bufferevent_event_cb eventcb = NULL;
+        bufferevent_getcb(c->bev, NULL, NULL, &eventcb, NULL);
+        if (!eventcb) {            /* evhttp freed it */
+            admin_conn_free(a, c);
+            continue;
+        }
+        timersub(&now, &c->born, &age);
+        if (!c->got_request && !c->closing &&
+            (uint64_t)age.tv_sec * 1000 + (uint64_t)age.tv_usec / 1000 >= a->header_ms) {
+            metric_add(a->m_closed_header, 1);
+            admin_conn_close(a, c);
+        }
+    }
+    metric_set(a->m_conns, (double)a->n_conns);
+    if (a->paused && a->n_conns < (size_t)a->max_conns + ADMIN_CONN_SLACK / 2)
+        admin_listener_set(a, true);
+    admin_sweep_schedule(a);
+}
+
+/* evhttp_set_bevcb: called for each accepted connection (evhttp sets the
+ * socket on the returned bufferevent afterwards). */
+static struct bufferevent *admin_conn_new(struct event_base *base, void *arg)
+{
+    struct admin *a = arg;
+    /* At the cap the idle connection with the oldest request makes room.
+     * Idle: nothing waiting to be read or written. A client's request may
+     * sit unread in its socket while a burst of connections is accepted in
+     * one go; that connection is not idle and stays. */
+    struct admin_conn *old = TAILQ_FIRST(&a->conns);
+    while (old && a->n_conns - a->n_closing >= a->max_conns) {
+        int pending = 0;
+        evutil_socket_t fd = bufferevent_getfd(old->bev);
+        if (!old->closing && fd >= 0 && ioctl(fd, FIONREAD, &pending) == 0 && pending == 0 &&
+            evbuffer_get_length(bufferevent_get_output(old->bev)) == 0) {
+            metric_add(a->m_closed_limit, 1);
+            admin_conn_close(a, old);
+        }
+        old = TAILQ_NEXT(old, link);
+    }
+    struct admin_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        free(c);
+        return NULL;
+    }
+    bufferevent_incref(c->bev);
+    event_base_gettimeofday_cached(base, &c->born);
+    TAILQ_INSERT_TAIL(&a->conns, c, link);
+    a->n_conns++;
+    metric_set(a->m_conns, (double)a->n_conns);
+    if (a->n_conns >= (size_t)a->max_conns + ADMIN_CONN_SLACK) {
+        admin_listener_set(a, false);
+        admin_sweep_schedule(a);
+    } else if (!evtimer_pending(a->sweep, NULL)) {
+        admin_sweep_schedule(a);
+    }
+    return c->bev;
+}
+
+/* A request head arrived on req's connection: no header timeout any more,
+ * and it becomes the most recently used. */
+static void admin_conn_got_request(struct admin *a, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    struct admin_conn *c;
+    TAILQ_FOREACH_REVERSE(c, &a->conns, admin_conn_list, link) {
+        if (c->bev == bev) {
+            c->got_request = true;
+            if (TAILQ_NEXT(c, link)) {
+                TAILQ_REMOVE(&a->conns, c, link);
+                TAILQ_INSERT_TAIL(&a->conns, c, link);
+            }
+            return;
+        }
+    }
+}
+
+void admin_set_limits(struct admin *a, uint32_t max_conns, uint32_t idle_ms, uint32_t header_ms)
+{
+    if (!a)
+        return;
+    a->max_conns = max_conns ? max_conns : 1;
+    a->idle_ms = idle_ms;
+    a->header_ms = header_ms;
+    /* whole seconds: evhttp_set_timeout_tv() breaks connections made by a
+     * bevcb in libevent 2.1.12 (they are freed at once) */
+    evhttp_set_timeout(a->http, (int)((idle_ms + 999) / 1000));
+}
+
 static void admin_handle(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
+    admin_conn_got_request(a, req);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
@@ -807,7 +1001,7 @@ static evutil_socket_t admin_listen_socket(const struct svcd_hostport *hp, uint1
         goto fail;
     if (ss.ss_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 128) != 0)
+    if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1024) != 0)
         goto fail;
     sl = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
@@ -853,7 +1047,21 @@ struct admin *admin_new(struct event_base *base, struct store *st,
                                EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
     evhttp_set_max_headers_size(a->http, 16384);
     evhttp_set_max_body_size(a->http, 65536);
-    evhttp_set_timeout(a->http, 30);
+    TAILQ_INIT(&a->conns);
+    a->m_conns = metric_gauge("svcd_admin_connections", NULL, "Open admin API connections.");
+    a->m_closed_limit = metric_counter("svcd_admin_connections_closed_total",
+                                       "reason=\"limit\"",
+                                       "Admin connections svcd closed, by reason.");
+    a->m_closed_header = metric_counter("svcd_admin_connections_closed_total",
+                                        "reason=\"header_timeout\"",
+                                        "Admin connections svcd closed, by reason.");
+    admin_set_limits(a, ADMIN_DEFAULT_MAX_CONNS, ADMIN_DEFAULT_IDLE_MS, ADMIN_DEFAULT_HEADER_MS);
+    a->sweep = event_new(base, -1, EV_PERSIST, admin_conn_sweep, a);
+    if (!a->sweep) {
+        log_err(ADMIN_MOD, "out of memory");
+        goto fail;
+    }
+    evhttp_set_bevcb(a->http, admin_conn_new, a);
     evhttp_set_gencb(a->http, admin_handle, a);
     a->bound = evhttp_accept_socket_with_handle(a->http, fd);
     if (!a->bound) {
@@ -897,6 +1105,10 @@ void admin_free(struct admin *a)
             admin_gauge_ctxs[i].a = NULL;
     }
     if (a->http)
-        evhttp_free(a->http);   /* closes the bound socket too */
+        evhttp_free(a->http);   /* closes the bound socket and connections too */
+    while (!TAILQ_EMPTY(&a->conns))
+        admin_conn_free(a, TAILQ_FIRST(&a->conns));
+    if (a->sweep)
+        event_free(a->sweep);
     free(a);
 }

@@ -25,7 +25,8 @@ enum config_id {
     OPT_UPSTREAM, OPT_STUB_DOMAIN, OPT_DNS_TTL, OPT_DNS_UDP_MAX, OPT_DNS_POD_RECORDS,
     OPT_DNS_AUTOPATH, OPT_DNS_CACHE_SIZE, OPT_DNS_CACHE_MIN_TTL, OPT_DNS_CACHE_MAX_TTL,
     OPT_DNS_TCP_IDLE_MS, OPT_DNS_TCP_MAX_CONNS, OPT_DNS_ALLOW, OPT_SERVICE_CIDR, OPT_POD_CIDR,
-    OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN, OPT_LOG_LEVEL,
+    OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN,
+    OPT_ADMIN_MAX_CONNS, OPT_ADMIN_IDLE_MS, OPT_ADMIN_HEADER_TIMEOUT_MS, OPT_LOG_LEVEL,
     OPT_LOG_FORMAT, OPT_SOURCE, OPT_CLEANUP, OPT_VERSION, OPT_HELP,
 };
 
@@ -85,6 +86,12 @@ static const struct config_opt config_opts[] = {
       "coalesce changes for this long before an nftables sync (default 5)" },
     { "admin-listen", OPT_ADMIN_LISTEN, "ADDR:PORT|off", false, true,
       "admin HTTP API (default 127.0.0.1:9180)" },
+    { "admin-max-conns", OPT_ADMIN_MAX_CONNS, "N", false, true,
+      "most admin API connections; the least recently active is closed first (default 256)" },
+    { "admin-idle-ms", OPT_ADMIN_IDLE_MS, "MS", false, true,
+      "close admin connections idle this long (default 10000)" },
+    { "admin-header-timeout-ms", OPT_ADMIN_HEADER_TIMEOUT_MS, "MS", false, true,
+      "close a new admin connection that has not sent a request head by then (default 5000)" },
     { "log-level", OPT_LOG_LEVEL, "LEVEL", false, true, "error, warn, info or debug (default info)" },
     { "log-format", OPT_LOG_FORMAT, "FORMAT", false, true, "text or json (default text)" },
     { "cleanup", OPT_CLEANUP, NULL, false, false, "remove svcd's nftables table and exit" },
@@ -131,6 +138,9 @@ void config_defaults(struct svcd_config *c)
     c->sync_min_interval_ms = 5;
     config_parse_hostport("127.0.0.1:9180", 0, &c->admin_listen);
     c->admin_enabled = true;
+    c->admin_max_conns = 256;
+    c->admin_idle_ms = 10000;
+    c->admin_header_ms = 5000;
     c->log_level = LOG_LVL_INFO;
     c->log_format = LOG_FMT_TEXT;
 }
@@ -395,6 +405,12 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
             return config_err(o, "must be ADDR:PORT, [V6ADDR]:PORT or off (got \"%s\")", v);
         c->admin_enabled = true;
         return 0;
+    case OPT_ADMIN_MAX_CONNS:
+        return config_uint(o, v, 1, 100000, &c->admin_max_conns);
+    case OPT_ADMIN_IDLE_MS:
+        return config_uint(o, v, 100, 3600000, &c->admin_idle_ms);
+    case OPT_ADMIN_HEADER_TIMEOUT_MS:
+        return config_uint(o, v, 100, 600000, &c->admin_header_ms);
     case OPT_LOG_LEVEL:
         if (log_level_parse(v, &c->log_level) < 0)
             return config_err(o, "must be error, warn, info or debug (got \"%s\")", v);

@@ -205,6 +205,32 @@ static void svcd_raise_nofile(void)
     }
 }
 
+/* Descriptors kept for everything but client connections: probes (a
+ * socket or a pipe and a pidfd each), netlink, inotify, listeners, files. */
+#define SVCD_FD_RESERVE 256
+
+/* Client connections (admin + DNS TCP) must fit in the open-file limit
+ * with SVCD_FD_RESERVE to spare; the caps are lowered to fit if needed. */
+static void svcd_fit_conn_caps(struct svcd_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t budget = rl.rlim_cur > 2 * SVCD_FD_RESERVE ? rl.rlim_cur - SVCD_FD_RESERVE
+                                                        : rl.rlim_cur / 2;
+    uint64_t want = (uint64_t)(cfg->admin_enabled ? cfg->admin_max_conns : 0) +
+                    (cfg->n_dns_listen ? cfg->dns_tcp_max_conns : 0);
+    if (want <= budget)
+        return;
+    uint32_t a = (uint32_t)((uint64_t)cfg->admin_max_conns * budget / want);
+    uint32_t t = (uint32_t)((uint64_t)cfg->dns_tcp_max_conns * budget / want);
+    log_warn("svcd", "open-file limit %llu: connection caps lowered to admin %u, DNS TCP %u "
+             "(%d descriptors kept for probes, netlink and files)",
+             (unsigned long long)rl.rlim_cur, a ? a : 1, t ? t : 1, SVCD_FD_RESERVE);
+    cfg->admin_max_conns = a ? a : 1;
+    cfg->dns_tcp_max_conns = t ? t : 1;
+}
+
 static void svcd_teardown(struct svcd *d)
 {
     /* Reverse order of creation. */
@@ -242,6 +268,7 @@ int main(int argc, char **argv)
         log_warn("svcd", "no log writer thread: logging may block on a full stderr");
     event_set_log_callback(svcd_libevent_log);
     svcd_raise_nofile();
+    svcd_fit_conn_caps(&d.cfg);
 
     if (cleanup) {
         rc = nftdp_cleanup(d.cfg.nft_table) < 0 ? 1 : 0;
@@ -304,6 +331,8 @@ int main(int argc, char **argv)
             goto out;
         admin_set_health(d.admin, d.health);
         admin_set_probes(d.admin, d.probes);
+        admin_set_limits(d.admin, d.cfg.admin_max_conns, d.cfg.admin_idle_ms,
+                         d.cfg.admin_header_ms);
     }
     d.notify = sdnotify_new(d.base, svcd_settled, &d);
     if (!d.notify)

@@ -57,6 +57,8 @@
 #                                 (default /api/endpoints)
 #   svcctl_run ARGS...            $SVCD_BUILD/svcctl --server $SVCD_ADMIN ARGS
 #                                 in the node ns
+#   SVCD_PREFIX="CMD ARGS --"     if set, svcd_start runs svcd under it
+#                                 (a command that execs, e.g. prlimit)
 #   SVCD_STDERR=PATH              if set, svcd_start sends svcd's stdout and
 #                                 stderr there instead of $SVCD_LOG (e.g. a
 #                                 FIFO nobody reads)
@@ -278,9 +280,9 @@ svcd_start() {
     SVCD_LOG=$LAB_TMP/svcd.log
     echo "+ svcd $*" >>"$SVCD_LOG"
     if [[ -n ${SVCD_STDERR:-} ]]; then
-        ip netns exec "$LAB_NODE_NS" "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_STDERR" 2>&1 &
+        ip netns exec "$LAB_NODE_NS" ${SVCD_PREFIX:-} "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_STDERR" 2>&1 &
     else
-        ip netns exec "$LAB_NODE_NS" "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_LOG" 2>&1 &
+        ip netns exec "$LAB_NODE_NS" ${SVCD_PREFIX:-} "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_LOG" 2>&1 &
     fi
     SVCD_PID=$!
     for ((t = 0; t < 300 * IT_TIME_SCALE; t++)); do
