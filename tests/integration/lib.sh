@@ -384,7 +384,7 @@ chaos_scale() {
         return
     fi
     local f=1 load cpus
-    if ldd "$SVCD_BUILD/svcd" 2>/dev/null | grep -q libasan; then f=$((f * 4)); fi
+    if grep -qs 'SVCD_SANITIZE:BOOL=ON' "$SVCD_BUILD/CMakeCache.txt"; then f=$((f * 4)); fi
     read -r load _ </proc/loadavg
     cpus=$(nproc)
     if awk -v l="$load" -v c="$cpus" 'BEGIN { exit !(l > c) }'; then f=$((f * 2)); fi
