@@ -130,6 +130,7 @@ struct nftdp {
     struct nftdp_stats stats;
     /* metrics */
     struct metric *m_syncs, *m_fail, *m_dur, *m_svcs, *m_eps, *m_ct;
+    struct nft_ct_cleaner *ct;  /* or NULL: no ctnetlink */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -1106,15 +1107,14 @@ static void nftdp_update_gauges(struct nftdp *dp)
     metric_set(dp->m_eps, (double)dp->stats.backends);
 }
 
+/* Queues the clean-up of the UDP endpoints that left; the cleaner works on
+ * its own socket between other events (nft_conntrack.h). */
 static void nftdp_conntrack_cleanup(struct nftdp *dp, const struct sync_ctx *sc)
 {
     for (size_t i = 0; i < sc->n_gone; i++) {
         const struct gone_udp *g = &sc->gone[i];
-        int n = nft_conntrack_delete_udp(g->fam == 6 ? AF_INET6 : AF_INET, g->addr, g->port);
-        if (n > 0) {
-            metric_add(dp->m_ct, n);
-            log_debug(MOD, "deleted %d UDP conntrack entries of a removed endpoint", n);
-        }
+        if (nft_ct_cleaner_add(dp->ct, g->fam == 6 ? AF_INET6 : AF_INET, g->addr, g->port) < 0)
+            log_warn(MOD, "out of memory queueing a conntrack clean-up");
     }
 }
 
@@ -1369,6 +1369,7 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
                              "endpoint slots programmed in nftables (per frontend)");
     dp->m_ct = metric_counter("svcd_nft_conntrack_deleted_total", NULL,
                               "UDP conntrack entries deleted for removed endpoints");
+    dp->ct = nft_ct_cleaner_new(base, dp->m_ct);
     struct store_subscriber sub = { nftdp_on_commit, dp };
     if (store_subscribe(st, &sub) < 0) {
         log_err(MOD, "cannot subscribe to the store");
@@ -1391,6 +1392,7 @@ void nftdp_free(struct nftdp *dp)
         store_unsubscribe(dp->st, dp);
     if (dp->timer)
         event_free(dp->timer);
+    nft_ct_cleaner_free(dp->ct);
     if (dp->svcs)
         hmap_foreach(dp->svcs, free_svcst_cb, NULL);
     hmap_free(dp->svcs);
