@@ -33,6 +33,7 @@
 #include "svcd/nft_addrcount.h"
 #include "svcd/nft_batch.h"
 #include "svcd/nft_conntrack.h"
+#include "svcd/nft_watch.h"
 #include "svcd/nft_msg.h"
 #include "svcd/store.h"
 #include "svcd/vec.h"
@@ -131,6 +132,8 @@ struct nftdp {
     /* metrics */
     struct metric *m_syncs, *m_fail, *m_dur, *m_svcs, *m_eps, *m_ct;
     struct nft_ct_cleaner *ct;  /* or NULL: no ctnetlink */
+    struct nft_watch *watch;    /* drift: our table changed by others */
+    struct metric *m_drift;
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -1331,6 +1334,18 @@ static void nftdp_on_commit(void *ctx, struct store *st, uint64_t generation,
 
 /* ---- public API ----------------------------------------------------------------- */
 
+/* Another process changed our table (nft_watch): replace it with what we
+ * know, at once. Until the replace commits, nftdp_synced() is false and
+ * /readyz says so; a failing replace is retried with backoff like any sync. */
+static void nftdp_on_drift(void *ctx, const char *what)
+{
+    struct nftdp *dp = ctx;
+    log_warn(MOD, "table %s %s: restoring it", dp->cfg.nft_table, what);
+    metric_add(dp->m_drift, 1);
+    dp->need_full = true;
+    nftdp_arm(dp, 0);
+}
+
 struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct svcd_config *cfg)
 {
     struct nftdp *dp = calloc(1, sizeof(*dp));
@@ -1370,6 +1385,10 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
     dp->m_ct = metric_counter("svcd_nft_conntrack_deleted_total", NULL,
                               "UDP conntrack entries deleted for removed endpoints");
     dp->ct = nft_ct_cleaner_new(base, dp->m_ct);
+    dp->m_drift = metric_counter("svcd_nft_drift_repairs_total", NULL,
+                                 "full syncs started because another process changed svcd's "
+                                 "nftables table");
+    dp->watch = nft_watch_new(base, dp->cfg.nft_table, nftdp_on_drift, dp);
     struct store_subscriber sub = { nftdp_on_commit, dp };
     if (store_subscribe(st, &sub) < 0) {
         log_err(MOD, "cannot subscribe to the store");
@@ -1393,6 +1412,7 @@ void nftdp_free(struct nftdp *dp)
     if (dp->timer)
         event_free(dp->timer);
     nft_ct_cleaner_free(dp->ct);
+    nft_watch_free(dp->watch);
     if (dp->svcs)
         hmap_foreach(dp->svcs, free_svcst_cb, NULL);
     hmap_free(dp->svcs);
