@@ -1386,8 +1386,8 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
                               "UDP conntrack entries deleted for removed endpoints");
     dp->ct = nft_ct_cleaner_new(base, dp->m_ct);
     dp->m_drift = metric_counter("svcd_nft_drift_repairs_total", NULL,
-                                 "full syncs started because another process changed svcd's "
-                                 "nftables table");
+                                 "full syncs started because another process changed the "
+                                 "nftables table svcd owns");
     dp->watch = nft_watch_new(base, dp->cfg.nft_table, nftdp_on_drift, dp);
     struct store_subscriber sub = { nftdp_on_commit, dp };
     if (store_subscribe(st, &sub) < 0) {
