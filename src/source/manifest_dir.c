@@ -75,6 +75,8 @@ struct manifest_dir {
     struct event *ev_inotify;
     struct event *ev_settle;
     struct event *ev_gone;
+    struct event *ev_rewatch;   /* while the directory is gone: look for it */
+    bool lost;                  /* the watched directory was moved or removed */
     struct hmap *files;      /* name -> md_file */
     struct hmap *keys;       /* key -> md_definers */
     bool loaded;
@@ -578,6 +580,9 @@ static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct manifest_dir *md = arg;
     (void)fd; (void)what;
+    if (md->lost)
+        return;   /* nothing is read while the path has no directory; the
+                     rescan when it is back picks everything up */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (md->rescan_pending) {
@@ -666,6 +671,8 @@ static void md_scan_dir(struct manifest_dir *md)
     closedir(d);
 }
 
+static void md_lost(struct manifest_dir *md);
+
 static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct manifest_dir *md = arg;
@@ -688,8 +695,7 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
                 continue;
             }
             if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-                log_err("manifests", "%s was removed or moved; objects stay as they are; "
-                        "send SIGHUP after recreating it", md->dir);
+                md_lost(md);
                 continue;
             }
             if (ev->len == 0)
@@ -714,7 +720,9 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static int md_watch(struct manifest_dir *md)
+/* Watches md->dir by its path (so a directory now at that path, not the
+ * one watched before). quiet: no error logged (polling for it). */
+static int md_watch_path(struct manifest_dir *md, bool quiet)
 {
     if (md->wd >= 0)
         inotify_rm_watch(md->ifd, md->wd);
@@ -722,10 +730,50 @@ static int md_watch(struct manifest_dir *md)
                                IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
                                IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
     if (md->wd < 0) {
-        log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
+        if (!quiet)
+            log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
         return -1;
     }
     return 0;
+}
+
+static int md_watch(struct manifest_dir *md)
+{
+    return md_watch_path(md, false);
+}
+
+#define MD_REWATCH_MS 100
+
+/* The watched directory was moved away or removed (or replaced by a
+ * rename): stop watching that inode and look for the path again every
+ * MD_REWATCH_MS. Objects stay as they are meanwhile. */
+static void md_lost(struct manifest_dir *md)
+{
+    if (md->lost)
+        return;
+    md->lost = true;
+    log_warn("manifests", "%s was moved or removed; objects stay as they are until a "
+             "directory is at that path again", md->dir);
+    if (md->wd >= 0)
+        inotify_rm_watch(md->ifd, md->wd);   /* EINVAL after a removal: fine */
+    md->wd = -1;
+    struct timeval tv = { 0, MD_REWATCH_MS * 1000 };
+    evtimer_add(md->ev_rewatch, &tv);
+}
+
+static void md_rewatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct manifest_dir *md = arg;
+    (void)fd; (void)what;
+    if (md_watch_path(md, true) < 0) {
+        struct timeval tv = { 0, MD_REWATCH_MS * 1000 };
+        evtimer_add(md->ev_rewatch, &tv);
+        return;
+    }
+    md->lost = false;
+    log_info("manifests", "%s is there again: watching it and rescanning", md->dir);
+    md->rescan_pending = true;
+    md_schedule(md);
 }
 
 struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
@@ -753,7 +801,9 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
     md->ev_inotify = event_new(base, md->ifd, EV_READ | EV_PERSIST, md_inotify_cb, md);
     md->ev_settle = evtimer_new(base, md_settle_cb, md);
     md->ev_gone = evtimer_new(base, md_gone_cb, md);
-    if (!md->ev_inotify || !md->ev_settle || !md->ev_gone || event_add(md->ev_inotify, NULL) < 0)
+    md->ev_rewatch = evtimer_new(base, md_rewatch_cb, md);
+    if (!md->ev_inotify || !md->ev_settle || !md->ev_gone || !md->ev_rewatch ||
+        event_add(md->ev_inotify, NULL) < 0)
         goto fail;
     md->m_errors = metric_counter("svcd_manifest_errors_total", NULL,
                                   "Manifest files that failed to read, parse or validate");
@@ -807,6 +857,8 @@ void manifest_dir_free(struct manifest_dir *md)
         event_free(md->ev_settle);
     if (md->ev_gone)
         event_free(md->ev_gone);
+    if (md->ev_rewatch)
+        event_free(md->ev_rewatch);
     if (md->ifd >= 0)
         close(md->ifd);
     if (md->files) {
