@@ -29,6 +29,7 @@
 #include "svcd/metrics.h"
 #include "svcd/nft.h"
 #include "svcd/podman.h"
+#include "svcd/privs.h"
 #include "svcd/probe.h"
 #include "svcd/sdnotify.h"
 #include "svcd/store.h"
@@ -345,6 +346,7 @@ int main(int argc, char **argv)
         log_err("svcd", "cannot install signal handlers");
         goto out;
     }
+    svcd_privs_drop();
     log_info("svcd", "svcd %s started: node %s, manifests %s, dns %zu listeners, nftables %s, "
              "admin %s", SVCD_VERSION, d.cfg.node_name,
              d.cfg.manifests[0] ? d.cfg.manifests : "(none)", d.cfg.n_dns_listen,
