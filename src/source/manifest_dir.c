@@ -466,10 +466,18 @@ static void md_apply(struct manifest_dir *md, struct md_file *f, struct manifest
             }
         }
     }
-    /* Keys the file defined before but not now. */
+    /* Keys the file defined before but not now: one hash of the new keys,
+     * so that re-reading a 10k-object file costs linear time. */
+    struct hmap *now = hmap_new();
+    for (size_t i = 0; now && i < nk; i++)
+        if (keys[i] && hmap_set(now, keys[i], (void *)1) < 0) {
+            hmap_free(now);
+            now = NULL;
+        }
     for (size_t i = 0; i < f->n_keys; i++)
-        if (!md_has_key(keys, nk, f->keys[i]))
+        if (!(now ? hmap_get(now, f->keys[i]) != NULL : md_has_key(keys, nk, f->keys[i])))
             md_drop_key(md, f, f->keys[i]);
+    hmap_free(now);
     md_file_free_keys(f);
     f->keys = keys;
     f->n_keys = nk;
