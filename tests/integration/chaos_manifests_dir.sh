@@ -40,8 +40,10 @@ visible x 99
 svc d 14 >"$D/d.yaml"
 visible d 14
 # 3. removed and recreated
+n_lost=$(grep -c "was moved or removed" "$SVCD_LOG")
 rm -rf "$D"
-sleep 0.3   # (no directory at the path for a while)
+it_check "svcd notices the directory is gone" \
+    it_wait 10 bash -c "(( \$(grep -c 'was moved or removed' '$SVCD_LOG') > $n_lost ))"
 it_assert_eq "$(dns_ask a.default.svc.cluster.local)" 10.96.0.11 "objects stay while no directory is at the path"
 mkdir "$D"
 svc a 11 >"$D/a.yaml"
