@@ -24,6 +24,10 @@
  *    svcd.io/grace-period-seconds: "N" stays as a terminating endpoint for
  *    N seconds.
  *  - Each round of changed files is one store batch (one generation).
+ *  - A directory that is missing (at start or later) or cannot be listed
+ *    is not fatal: the objects stay as they are, manifest_dir_error() says
+ *    why (for /readyz), and the directory is looked for every 100 ms and
+ *    read whole when it is back.
  */
 #ifndef SVCD_MANIFEST_DIR_H
 #define SVCD_MANIFEST_DIR_H
@@ -36,8 +40,8 @@ struct store;
 struct manifest_dir;
 
 /* Starts watching dir and schedules the initial load on the loop (it runs
- * as soon as the loop does). NULL with a logged reason when dir cannot be
- * watched. */
+ * as soon as the loop does). NULL on ENOMEM or when inotify is unavailable
+ * (logged); a missing dir is retried, see above. */
 struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
                                       const char *dir);
 /* Stops watching; the objects stay in the store. Accepts NULL. */
@@ -48,6 +52,10 @@ void manifest_dir_rescan(struct manifest_dir *md);
 
 /* True once the initial load has been applied. */
 bool manifest_dir_loaded(const struct manifest_dir *md);
+
+/* Why the directory cannot be read ("cannot watch DIR: No such file or
+ * directory", "DIR was removed or moved"), or NULL when it can. */
+const char *manifest_dir_error(const struct manifest_dir *md);
 
 /* Number of files whose last read failed (their last good state is kept). */
 size_t manifest_dir_failing(const struct manifest_dir *md);

@@ -38,11 +38,17 @@ struct metric *metric_gauge_fn(const char *name, const char *labels, const char 
  * elsewhere, e.g. by the log writer thread). */
 struct metric *metric_counter_fn(const char *name, const char *labels, const char *help,
                                  double (*fn)(void *ctx), void *ctx);
+/* Registers the standard process_* metrics of the Prometheus client
+ * libraries (CPU, resident and virtual memory, open and max fds, start
+ * time), read from /proc/self and getrlimit() at render time. */
+void metrics_register_process(void);
 
 void metric_add(struct metric *m, double v);      /* counters and gauges */
 void metric_set(struct metric *m, double v);      /* gauges */
 void metric_observe(struct metric *m, double v);  /* histograms */
 double metric_value(const struct metric *m);      /* counter/gauge value */
+/* Sets a gauge to the current Unix time in seconds (for *_timestamp_seconds). */
+void metric_set_now(struct metric *m);
 
 /* Appends the whole registry in Prometheus text format 0.0.4. */
 void metrics_render(struct evbuffer *out);

@@ -195,6 +195,7 @@ static void admin_metrics_register(struct admin *a)
     for (size_t i = 0; i < 5; i++)
         a->m_requests[i] = metric_counter("svcd_admin_requests_total", classes[i],
                                           "Admin API requests by status class.");
+    metrics_register_process();
     metric_set(metric_gauge("svcd_build_info", "version=\"" SVCD_VERSION "\"",
                             "svcd build information (always 1)."), 1);
 }
@@ -703,8 +704,23 @@ static void admin_handle_metrics(struct admin *a, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
+/* Whether a raw query string has the flag key (kube style "?verbose", which
+ * evhttp's key=value parser rejects), alone or as "key=...". */
+static bool admin_query_flag(const char *query, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = query; p && *p; ) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= kl && strncmp(p, key, kl) == 0 && (len == kl || p[kl] == '='))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
 static void admin_handle_readyz(struct admin *a, struct evhttp_request *req,
-                                struct evkeyvalq *q)
+                                const char *query)
 {
     if (a->health) {
         struct evbuffer *b = evbuffer_new();
@@ -712,7 +728,7 @@ static void admin_handle_readyz(struct admin *a, struct evhttp_request *req,
             evhttp_send_error(req, 500, NULL);
             return;
         }
-        bool ok = health_render(a->health, b, evhttp_find_header(q, "verbose") != NULL);
+        bool ok = health_render(a->health, b, admin_query_flag(query, "verbose"));
         admin_reply(a, req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
                     "text/plain; charset=utf-8", b);
         evbuffer_free(b);
@@ -931,7 +947,7 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         admin_reply_error(a, req, 405, "Method Not Allowed", "method not allowed (use GET)");
         goto out;
     }
-    if (query && evhttp_parse_query_str(query, &q) != 0) {
+    if (query && route != R_READY && evhttp_parse_query_str(query, &q) != 0) {
         admin_reply_error(a, req, 400, "Bad Request", "malformed query string");
         goto out;
     }
@@ -941,7 +957,7 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         admin_reply_text(a, req, 200, "OK", "ok");
         break;
     case R_READY:
-        admin_handle_readyz(a, req, &q);
+        admin_handle_readyz(a, req, query);
         break;
     case R_METRICS:
         admin_handle_metrics(a, req);

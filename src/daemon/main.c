@@ -57,6 +57,11 @@ struct svcd {
 static enum health_state svcd_check_manifests(void *ctx, char *reason, size_t len)
 {
     struct svcd *d = ctx;
+    const char *err = manifest_dir_error(d->md);
+    if (err) {
+        snprintf(reason, len, "%s", err);
+        return HEALTH_FAILED;
+    }
     if (!manifest_dir_loaded(d->md)) {
         snprintf(reason, len, "initial load of %s pending", d->cfg.manifests);
         return HEALTH_PENDING;

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -191,15 +192,29 @@ struct dns_fwd_ctx {
     struct dns_tcp_conn *conn;       /* TCP */
     size_t limit;
     struct dns_query q;
+    double t0;                       /* when the query arrived (monotonic s) */
     /* FWD_CHASE: the CNAME answer already built */
     uint8_t *cname_reply;
     size_t cname_len;
 };
 
+/* Label values of the duration histograms: the common query types, then
+ * "other"; rcodes 0-5 by name, then "other". */
+#define SRV_QTYPES 11
+#define SRV_RCODES 7
+static const char *const srv_qtype_names[SRV_QTYPES] = {
+    "A", "AAAA", "SRV", "PTR", "TXT", "CNAME", "MX", "NS", "SOA", "ANY", "other" };
+static const uint16_t srv_qtype_codes[SRV_QTYPES - 1] = {
+    1, 28, 33, 12, 16, 5, 15, 2, 6, 255 };
+static const char *const srv_rcode_names[SRV_RCODES] = {
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other" };
+
 struct dns_metrics {
     struct metric *q_udp, *q_tcp;
     struct metric *rcode[6], *rcode_other;
     struct metric *truncated, *forwarded, *dropped, *names, *tcp_conns;
+    /* svcd_dns_request_duration_seconds{qtype,rcode}, registered on first use */
+    struct metric *duration[SRV_QTYPES][SRV_RCODES];
 };
 
 struct dns_server {
@@ -218,14 +233,14 @@ struct dns_server {
     uint8_t *scratch;                /* 65535 + 2 bytes: forwarded replies */
     uint8_t *tcp_query, *tcp_reply;  /* 65535 bytes each */
     struct dns_metrics m;
+    double t_recv;                   /* arrival of the query being handled */
 };
 
 /* ---- metrics ------------------------------------------------------------ */
 
 static void srv_metrics_init(struct dns_metrics *m)
 {
-    static const char *const names[6] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                          "NOTIMP", "REFUSED" };
+    const char *const *names = srv_rcode_names;
     const char *qh = "DNS queries received, by transport";
     m->q_udp = metric_counter("svcd_dns_queries_total", "transport=\"udp\"", qh);
     m->q_tcp = metric_counter("svcd_dns_queries_total", "transport=\"tcp\"", qh);
@@ -247,12 +262,38 @@ static void srv_metrics_init(struct dns_metrics *m)
     m->tcp_conns = metric_gauge("svcd_dns_tcp_connections", NULL, "Open DNS TCP connections");
 }
 
-static void srv_count_rcode(struct dns_server *s, int rcode)
+static double srv_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Counts a response by rcode and observes the time since the query arrived
+ * (t0) in the histogram of its query type and rcode. */
+static void srv_count_answer(struct dns_server *s, uint16_t qtype, int rcode, double t0)
 {
     if (rcode >= 0 && rcode < 6)
         metric_add(s->m.rcode[rcode], 1);
     else
         metric_add(s->m.rcode_other, 1);
+    size_t qi = SRV_QTYPES - 1, ri = (rcode >= 0 && rcode < 6) ? (size_t)rcode : SRV_RCODES - 1;
+    for (size_t i = 0; i < SRV_QTYPES - 1; i++) {
+        if (srv_qtype_codes[i] == qtype) {
+            qi = i;
+            break;
+        }
+    }
+    struct metric **h = &s->m.duration[qi][ri];
+    if (!*h) {
+        char lab[64];
+        snprintf(lab, sizeof(lab), "qtype=\"%s\",rcode=\"%s\"", srv_qtype_names[qi],
+                 srv_rcode_names[ri]);
+        *h = metric_histogram("svcd_dns_request_duration_seconds", lab,
+                              "Time from a DNS query's arrival to its response being sent, "
+                              "by query type and rcode (forwarded queries included)");
+    }
+    metric_observe(*h, srv_now() - t0);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -439,7 +480,7 @@ static void srv_fwd_deliver(struct dns_fwd_ctx *c, const uint8_t *msg, size_t le
     struct dns_cursor cur;
     dns_cursor_init(&cur, msg, len);
     if (dns_header_parse(&cur, &h) == 0)
-        srv_count_rcode(s, DNS_RCODE(h.flags));
+        srv_count_answer(s, c->q.q.qtype, DNS_RCODE(h.flags), c->t0);
     if (c->conn) {
         srv_tcp_send(c->conn, msg, len);
         c->conn->pending--;
@@ -489,6 +530,7 @@ static int srv_forward(struct dns_server *s, enum fwd_mode mode, const uint8_t *
     c->mode = mode;
     c->limit = info->limit;
     c->q = info->query;
+    c->t0 = s->t_recv;
     c->udp = u;
     if (peer) {
         memcpy(&c->peer, peer, peer_len);
@@ -558,6 +600,7 @@ static void srv_udp_read(evutil_socket_t fd, short what, void *arg)
         if (n <= 0)
             break;
         metric_add(s->m.q_udp, n);
+        s->t_recv = srv_now();
         int nout = 0;
         for (int i = 0; i < n; i++) {
             struct msghdr *mh = &u->in_msgs[i].msg_hdr;
@@ -590,7 +633,7 @@ static void srv_udp_read(evutil_socket_t fd, short what, void *arg)
             }
             if (info.truncated)
                 metric_add(s->m.truncated, 1);
-            srv_count_rcode(s, info.rcode);
+            srv_count_answer(s, info.query.q.qtype, info.rcode, s->t_recv);
             u->out_iov[nout].iov_base = out;
             u->out_iov[nout].iov_len = olen;
             memset(&u->out_msgs[nout].msg_hdr, 0, sizeof(u->out_msgs[nout].msg_hdr));
@@ -749,6 +792,7 @@ static void srv_tcp_read(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, 2);
         evbuffer_remove(in, qbuf, mlen);
         metric_add(s->m.q_tcp, 1);
+        s->t_recv = srv_now();
         size_t olen = 0;
         enum dns_action act = dns_server_process(s->zone, qbuf, mlen, &c->peer, true,
                                                  srv_allowed(s, &c->peer), s->cfg.dns_udp_max,
@@ -769,7 +813,7 @@ static void srv_tcp_read(struct bufferevent *bev, void *arg)
                 continue;
             }
         }
-        srv_count_rcode(s, info.rcode);
+        srv_count_answer(s, info.query.q.qtype, info.rcode, s->t_recv);
         srv_tcp_send(c, reply, olen);
     }
 }

@@ -130,6 +130,7 @@ struct nftdp {
     bool has_error;
     struct nftdp_stats stats;
     /* metrics */
+    struct metric *m_last_ok;
     struct metric *m_syncs, *m_fail, *m_dur, *m_svcs, *m_eps, *m_ct;
     struct nft_ct_cleaner *ct;  /* or NULL: no ctnetlink */
     struct nft_watch *watch;    /* drift: our table changed by others */
@@ -1264,6 +1265,7 @@ static int nftdp_sync(struct nftdp *dp)
     dp->has_error = false;
     dp->last_error[0] = '\0';
     dp->fail_row = 0;
+    metric_set_now(dp->m_last_ok);
     dp->generation = store_generation(dp->st);
     nftdp_update_gauges(dp);
     log_debug(MOD, "%s sync: %zu services, %zu messages, %zu bytes, %.2f ms",
@@ -1373,6 +1375,8 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
         log_err(MOD, "out of memory");
         goto fail;
     }
+    dp->m_last_ok = metric_gauge("svcd_nft_last_sync_timestamp_seconds", NULL,
+                                 "Unix time of the last successful nftables transaction");
     dp->m_syncs = metric_counter("svcd_nft_syncs_total", NULL,
                                  "nftables transactions attempted");
     dp->m_fail = metric_counter("svcd_nft_sync_failures_total", NULL,

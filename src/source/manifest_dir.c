@@ -77,6 +77,7 @@ struct manifest_dir {
     struct event *ev_gone;
     struct event *ev_rewatch;   /* while the directory is gone: look for it */
     bool lost;                  /* the watched directory was moved or removed */
+    char dir_error[192];        /* why the directory cannot be read, or "" (readyz) */
     struct hmap *files;      /* name -> md_file */
     struct hmap *keys;       /* key -> md_definers */
     bool loaded;
@@ -84,6 +85,7 @@ struct manifest_dir {
     struct md_grace *graces;
     struct metric *m_errors, *m_loads, *m_conflicts, *m_failing;
     struct metric *m_load_seconds;
+    struct metric *m_last_sync;
 };
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -582,6 +584,7 @@ static int md_count_failing(void *ctx, const char *key, void *value)
 }
 
 static void md_scan_dir(struct manifest_dir *md);
+static void md_lost(struct manifest_dir *md);
 
 /* Processes every dirty file as one store batch. */
 static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
@@ -613,6 +616,8 @@ static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
     size_t failing = 0;
     hmap_foreach(md->files, md_count_failing, &failing);
     metric_set(md->m_failing, (double)failing);
+    if (!md->dir_error[0])
+        metric_set_now(md->m_last_sync);
     if (!md->loaded) {
         md->loaded = true;
         log_info("manifests", "initial load of %s done: %zu files, generation %llu in %.1f ms",
@@ -664,22 +669,27 @@ static int md_mark_all(void *ctx, const char *key, void *value)
     return 0;
 }
 
-/* Marks every known file and every file in the directory dirty. */
+/* Marks every known file and every file in the directory dirty. When the
+ * directory cannot be listed nothing is marked: the objects stay as they
+ * are until it is back. */
 static void md_scan_dir(struct manifest_dir *md)
 {
-    hmap_foreach(md->files, md_mark_all, NULL);
     DIR *d = opendir(md->dir);
     if (!d) {
-        log_err("manifests", "%s: cannot list: %s", md->dir, strerror(errno));
+        /* keep the first reason (usually "cannot watch ...") */
+        if (!md->dir_error[0])
+            snprintf(md->dir_error, sizeof(md->dir_error), "cannot list %s: %s", md->dir,
+                     strerror(errno));
+        md_lost(md);
         return;
     }
+    hmap_foreach(md->files, md_mark_all, NULL);
     struct dirent *de;
     while ((de = readdir(d)) != NULL)
         md_mark(md, de->d_name);
     closedir(d);
 }
 
-static void md_lost(struct manifest_dir *md);
 
 static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -740,8 +750,11 @@ static int md_watch_path(struct manifest_dir *md, bool quiet)
     if (md->wd < 0) {
         if (!quiet)
             log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
+        snprintf(md->dir_error, sizeof(md->dir_error), "cannot watch %s: %s", md->dir,
+                 strerror(errno));
         return -1;
     }
+    md->dir_error[0] = '\0';
     return 0;
 }
 
@@ -760,6 +773,8 @@ static void md_lost(struct manifest_dir *md)
     if (md->lost)
         return;
     md->lost = true;
+    if (!md->dir_error[0])
+        snprintf(md->dir_error, sizeof(md->dir_error), "%s was moved or removed", md->dir);
     log_warn("manifests", "%s was moved or removed; objects stay as they are until a "
              "directory is at that path again", md->dir);
     if (md->wd >= 0)
@@ -804,8 +819,6 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
         log_err("manifests", "inotify: %s", strerror(errno));
         goto fail;
     }
-    if (md_watch(md) < 0)
-        goto fail;
     md->ev_inotify = event_new(base, md->ifd, EV_READ | EV_PERSIST, md_inotify_cb, md);
     md->ev_settle = evtimer_new(base, md_settle_cb, md);
     md->ev_gone = evtimer_new(base, md_gone_cb, md);
@@ -813,6 +826,12 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
     if (!md->ev_inotify || !md->ev_settle || !md->ev_gone || !md->ev_rewatch ||
         event_add(md->ev_inotify, NULL) < 0)
         goto fail;
+    /* A missing directory is not fatal: svcd runs, /readyz says why, and
+     * the directory is read as soon as it appears. */
+    if (md_watch_path(md, true) < 0) {
+        log_err("manifests", "%s; looking for it every %d ms", md->dir_error, MD_REWATCH_MS);
+        md_lost(md);
+    }
     md->m_errors = metric_counter("svcd_manifest_errors_total", NULL,
                                   "Manifest files that failed to read, parse or validate");
     md->m_loads = metric_counter("svcd_manifest_loads_total", NULL,
@@ -823,6 +842,11 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
                                  "Manifest files whose last read failed (last good state kept)");
     md->m_load_seconds = metric_histogram("svcd_manifest_sync_duration_seconds", NULL,
                                           "Time to apply one round of changed manifest files");
+    md->m_last_sync = metric_gauge("svcd_source_last_sync_timestamp_seconds",
+                                   "source=\"manifests\"",
+                                   "Unix time a source last brought the store up to date "
+                                   "(a manifest round applied with the directory readable; "
+                                   "a full podman list).");
     md->rescan_pending = true;
     md_schedule(md);
     return md;
@@ -886,6 +910,11 @@ void manifest_dir_rescan(struct manifest_dir *md)
     md_watch(md);     /* the directory may have been recreated */
     md->rescan_pending = true;
     md_schedule(md);
+}
+
+const char *manifest_dir_error(const struct manifest_dir *md)
+{
+    return md->dir_error[0] ? md->dir_error : NULL;
 }
 
 bool manifest_dir_loaded(const struct manifest_dir *md)

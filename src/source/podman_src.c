@@ -386,6 +386,7 @@ struct podman_src {
     struct hmap *cmap;            /* container ID -> pod ID (owned string) */
     struct hmap *health;          /* container ID -> pm_health */
     struct podman_stats stats;
+    struct metric *m_last_sync;
     struct metric *m_lists, *m_events, *m_errors, *m_reconnects, *m_health, *m_connected;
     struct metric *m_round_seconds;
 };
@@ -886,6 +887,7 @@ static void pm_round_apply(struct podman_src *ps, struct pm_round *rd)
         if (!ps->synced)
             log_info(PM_MOD, "synced: %zu pods from %s", hmap_count(ps->known), ps->path);
         ps->synced = true;
+        metric_set_now(ps->m_last_sync);
     }
     ps->stats.pods = hmap_count(ps->known);
     log_debug(PM_MOD, "%s round: %zu pods read", rd->full ? "full" : "targeted", upserts);
@@ -1268,6 +1270,11 @@ struct podman_src *podman_src_new(struct event_base *base, struct store *st,
         podman_src_free(ps);
         return NULL;
     }
+    ps->m_last_sync = metric_gauge("svcd_source_last_sync_timestamp_seconds",
+                                   "source=\"podman\"",
+                                   "Unix time a source last brought the store up to date "
+                                   "(a manifest round applied with the directory readable; "
+                                   "a full podman list).");
     ps->m_lists = metric_counter("svcd_podman_lists_total", NULL,
                                  "Pod list rounds applied from podman (full or per pod).");
     ps->m_events = metric_counter("svcd_podman_events_total", NULL,

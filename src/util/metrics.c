@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -186,6 +187,13 @@ void metric_set(struct metric *m, double v)
     if (!m || m->family->type == METRIC_HISTOGRAM)
         return;
     m->value = v;
+}
+
+void metric_set_now(struct metric *m)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    metric_set(m, (double)now.tv_sec + (double)now.tv_nsec / 1e9);
 }
 
 void metric_observe(struct metric *m, double v)
