@@ -19,6 +19,8 @@
  * pod also has a "probes" object: the same status without namespace/name
  * (Ready condition with reason and message, lastProbe, restartsNeeded,
  * per-container probe state). Pods svcd does not probe have no "probes".
+ * The Kubernetes API paths (/version, /api, /api/v1/..., /apis/...) are
+ * answered by kubeapi (include/svcd/kubeapi.h).
  * The /api paths take ?namespace=NS and ?name=NAME filters. Items are sorted
  * by namespace, then name. An unknown path is a 404 and a method other than
  * GET/HEAD a 405, both with a JSON body {"error": "...", "code": N}.

@@ -50,6 +50,7 @@
 
 #include "svcd/config.h"
 #include "svcd/health.h"
+#include "svcd/kubeapi.h"
 #include "svcd/log.h"
 #include "svcd/metrics.h"
 #include "svcd/model.h"
@@ -84,6 +85,7 @@ struct admin {
     admin_ready_fn ready;
     void *ready_ctx;
     struct health *health;         /* or NULL: ready() decides */
+    struct kubeapi *kube;          /* the read-only Kubernetes API */
     struct metric *m_commits;      /* svcd_store_commits_total */
     struct metric *m_requests[5];  /* by status class 1xx..5xx */
     /* connections */
@@ -918,6 +920,10 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         path = pbuf;
     }
 
+    if (kubeapi_owns(path)) {
+        kubeapi_handle(a->kube, req, path, query);
+        goto out;
+    }
     enum { R_NONE, R_HEALTH, R_READY, R_METRICS, R_SVC, R_POD, R_EP, R_PROBES, R_ROOT } route = R_NONE;
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0)
         route = R_HEALTH;
@@ -1046,6 +1052,9 @@ struct admin *admin_new(struct event_base *base, struct store *st,
     a->st = st;
     a->ready = ready;
     a->ready_ctx = ready_ctx;
+    a->kube = kubeapi_new(st);
+    if (!a->kube)
+        goto fail;
 
     fd = admin_listen_socket(listen, &a->port);
     if (fd < 0) {
@@ -1120,6 +1129,7 @@ void admin_free(struct admin *a)
         if (admin_gauge_ctxs[i].a == a)
             admin_gauge_ctxs[i].a = NULL;
     }
+    kubeapi_free(a->kube);      /* ends watch streams before their connections go */
     if (a->http)
         evhttp_free(a->http);   /* closes the bound socket and connections too */
     while (!TAILQ_EMPTY(&a->conns))

@@ -13,13 +13,27 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 lab_up 0 || it_fail "lab_up"
+# Starts svcd in the node namespace without waiting for /readyz 200 (these
+# starts are not ready on purpose); PREFIX... before "--" runs svcd under it.
+svcd_spawn() {
+  local pre=()
+  while [[ $# -gt 0 && $1 != -- ]]; do pre+=("$1"); shift; done
+  shift
+  SVCD_LOG=$LAB_TMP/svcd.log
+  SVCD_ADMIN=127.0.0.1:9180
+  echo "+ ${pre[*]} svcd $*" >>"$SVCD_LOG"
+  ip netns exec "$LAB_NODE_NS" "${pre[@]}" "$SVCD_BUILD/svcd" "$@" </dev/null >>"$SVCD_LOG" 2>&1 &
+  SVCD_PID=$!
+  it_wait 30 bash -c "ip netns exec $LAB_NODE_NS curl -s -o /dev/null --max-time 2 http://$SVCD_ADMIN/healthz" \
+    || it_fail "svcd $* did not answer /healthz"
+}
 dir=$LAB_TMP/mdir
 t_start=$(date +%s)
 
 # ---- missing manifest directory ----
-svcd_start --manifests "$dir" --node-name n1 --service-cidr 10.96.0.0/16 \
-  --dns-listen 127.0.0.1:5353 --log-level debug >/dev/null 2>&1
-[[ -n $SVCD_PID ]] || it_fail "svcd exited with a missing manifest directory"
+svcd_spawn env -- --manifests "$dir" --node-name n1 --service-cidr 10.96.0.0/16 \
+  --dns-listen 127.0.0.1:5353 --log-level debug
+SVCD_DNS=127.0.0.1:5353
 it_pass "svcd runs with a missing manifest directory"
 it_wait_eq 20 503 admin_status /readyz || it_fail "readyz: want 503, got $IT_LAST"
 body=$(lab_exec_node curl -s --max-time 2 "http://$SVCD_ADMIN/readyz")
@@ -92,9 +106,8 @@ it_assert_contains "$(admin_get /metrics)" "# TYPE $h histogram" "duration is a 
 svcd_stop
 
 # ---- unreachable podman socket ----
-svcd_start --source podman=unix://"$LAB_TMP/no-podman.sock" --manifests "$dir" --no-nft \
-  --node-name n1 >/dev/null 2>&1
-[[ -n $SVCD_PID ]] || it_fail "svcd exited with an unreachable podman socket"
+svcd_spawn env -- --source podman=unix://"$LAB_TMP/no-podman.sock" --manifests "$dir" --no-nft \
+  --node-name n1
 it_check "unreachable podman: 503" it_wait_eq 30 503 admin_status /readyz
 it_check "readyz names the podman socket" it_wait 30 bash -c \
   "ip netns exec $LAB_NODE_NS curl -s http://$SVCD_ADMIN/readyz | grep -q '^\[-\]podman failed: podman API at $LAB_TMP/no-podman.sock unreachable'"
@@ -103,11 +116,8 @@ it_assert_contains "$(lab_exec_node curl -s --max-time 2 "http://$SVCD_ADMIN/rea
 svcd_stop
 
 # ---- nftables programming fails: no CAP_NET_ADMIN ----
-SVCD_LOG=$LAB_TMP/svcd-nocap.log
-ip netns exec "$LAB_NODE_NS" setpriv --inh-caps=-net_admin --bounding-set=-net_admin \
-  "$SVCD_BUILD/svcd" --manifests "$dir" --node-name n1 --service-cidr 10.96.0.0/16 \
-  </dev/null >>"$SVCD_LOG" 2>&1 &
-SVCD_PID=$!
+svcd_spawn setpriv --inh-caps=-net_admin --bounding-set=-net_admin -- \
+  --manifests "$dir" --node-name n1 --service-cidr 10.96.0.0/16
 it_check "without CAP_NET_ADMIN: 503" it_wait_eq 30 503 admin_status /readyz
 it_check "readyz: nftables sync failed" it_wait 30 bash -c \
   "ip netns exec $LAB_NODE_NS curl -s http://$SVCD_ADMIN/readyz | grep -q '^\[-\]nftables failed: sync failed: .*Operation not permitted'"
