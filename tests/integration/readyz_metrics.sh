@@ -36,8 +36,10 @@ svcd_spawn env -- --manifests "$dir" --node-name n1 --service-cidr 10.96.0.0/16 
 SVCD_DNS=127.0.0.1:5353
 it_pass "svcd runs with a missing manifest directory"
 it_wait_eq 20 503 admin_status /readyz || it_fail "readyz: want 503, got $IT_LAST"
-body=$(lab_exec_node curl -s --max-time 2 "http://$SVCD_ADMIN/readyz")
-it_assert_eq "$body" "[-]manifests failed: cannot watch $dir: No such file or directory
+# (nftables is pending until its first sync, about a second after start)
+it_wait_eq 20 "[-]manifests failed: cannot watch $dir: No such file or directory
+readyz check failed" lab_exec_node curl -s --max-time 2 "http://$SVCD_ADMIN/readyz"
+it_assert_eq "$IT_LAST" "[-]manifests failed: cannot watch $dir: No such file or directory
 readyz check failed" "readyz names the missing directory"
 it_wait_eq 20 "[-]manifests failed: cannot watch $dir: No such file or directory
 [+]nftables ok
