@@ -2,7 +2,7 @@
  * svcctl: kubectl-like command-line client for svcd's admin API.
  *
  *   svcctl [--server ADDR:PORT] get services|svc|pods|po|endpoints|ep [NAME]
- *          [-n NS | -A] [-o wide|json|name]
+ *          [-n NS | -A] [-o wide|json|yaml|name]
  *   svcctl [--server ADDR:PORT] version
  *
  * It fetches /api/<resource> over HTTP with libevent's client, then prints
@@ -14,6 +14,7 @@
  * SVCCTL_NOW=<unix seconds> fixes "now" for AGE (used by tests).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -33,11 +34,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <yaml.h>
 
 #define SVCCTL_DEFAULT_SERVER "127.0.0.1:9180"
 #define SVCCTL_TIMEOUT_S 10
 
-enum svcctl_output { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_NAME };
+enum svcctl_output { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML, OUT_NAME };
 enum svcctl_resource { RES_SERVICES, RES_PODS, RES_ENDPOINTS };
 
 struct svcctl_opts {
@@ -51,6 +53,109 @@ struct svcctl_opts {
     enum svcctl_output out;
     time_t now;
 };
+
+/* ---- YAML output (libyaml's emitter) ------------------------------------ */
+
+/* Whether a string would read back as something else when written plain
+ * (a number, bool or null), so it must be quoted. */
+static bool svcctl_yaml_needs_quotes(const char *v)
+{
+    static const char *const words[] = { "", "~", "null", "Null", "NULL", "true", "True", "TRUE",
+                                         "false", "False", "FALSE", "yes", "no", "on", "off",
+                                         "y", "n", "Yes", "No", "On", "Off" };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcmp(v, words[i]) == 0)
+            return true;
+    }
+    /* YAML 1.1 readers take 2026-01-02... for a timestamp */
+    if (strlen(v) >= 10 && isdigit((unsigned char)v[0]) && v[4] == '-' && v[7] == '-')
+        return true;
+    char *end;
+    (void)strtod(v, &end);
+    return *end == '\0';
+}
+
+static int svcctl_yaml_scalar(yaml_emitter_t *em, const char *v, bool quoted)
+{
+    yaml_event_t ev;
+    return yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)v, (int)strlen(v),
+                                        !quoted, quoted,
+                                        quoted ? YAML_DOUBLE_QUOTED_SCALAR_STYLE
+                                               : YAML_ANY_SCALAR_STYLE) &&
+                   yaml_emitter_emit(em, &ev) ? 0 : -1;
+}
+
+static int svcctl_yaml_node(yaml_emitter_t *em, json_t *j)
+{
+    yaml_event_t ev;
+    char buf[64];
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE) ||
+            !yaml_emitter_emit(em, &ev))
+            return -1;
+        json_object_foreach(j, k, v) {
+            if (svcctl_yaml_scalar(em, k, svcctl_yaml_needs_quotes(k)) < 0 ||
+                svcctl_yaml_node(em, v) < 0)
+                return -1;
+        }
+        return yaml_mapping_end_event_initialize(&ev) && yaml_emitter_emit(em, &ev) ? 0 : -1;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE) ||
+            !yaml_emitter_emit(em, &ev))
+            return -1;
+        json_array_foreach(j, i, v) {
+            if (svcctl_yaml_node(em, v) < 0)
+                return -1;
+        }
+        return yaml_sequence_end_event_initialize(&ev) && yaml_emitter_emit(em, &ev) ? 0 : -1;
+    }
+    case JSON_STRING:
+        return svcctl_yaml_scalar(em, json_string_value(j),
+                                  svcctl_yaml_needs_quotes(json_string_value(j)));
+    case JSON_INTEGER:
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        return svcctl_yaml_scalar(em, buf, false);
+    case JSON_REAL:
+        snprintf(buf, sizeof(buf), "%.17g", json_real_value(j));
+        return svcctl_yaml_scalar(em, buf, false);
+    case JSON_TRUE:
+        return svcctl_yaml_scalar(em, "true", false);
+    case JSON_FALSE:
+        return svcctl_yaml_scalar(em, "false", false);
+    case JSON_NULL:
+        break;
+    }
+    return svcctl_yaml_scalar(em, "null", false);
+}
+
+/* Prints j as one YAML document on stdout. 0 or -1. */
+static int svcctl_print_yaml(json_t *j)
+{
+    yaml_emitter_t em;
+    yaml_event_t ev;
+    int rc = -1;
+    if (!yaml_emitter_initialize(&em))
+        return -1;
+    yaml_emitter_set_output_file(&em, stdout);
+    yaml_emitter_set_unicode(&em, 1);
+    yaml_emitter_set_width(&em, -1);
+    if (yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) &&
+        yaml_emitter_emit(&em, &ev) &&
+        yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) &&
+        yaml_emitter_emit(&em, &ev) && svcctl_yaml_node(&em, j) == 0 &&
+        yaml_document_end_event_initialize(&ev, 1) && yaml_emitter_emit(&em, &ev) &&
+        yaml_stream_end_event_initialize(&ev) && yaml_emitter_emit(&em, &ev))
+        rc = 0;
+    yaml_emitter_delete(&em);
+    fflush(stdout);
+    return rc;
+}
 
 /* ---- usage --------------------------------------------------------------- */
 
@@ -71,7 +176,7 @@ static void svcctl_usage(FILE *f)
           ", or $SVCD_SERVER)\n"
           "  -n, --namespace NS       namespace (default \"default\")\n"
           "  -A, --all-namespaces     list across all namespaces\n"
-          "  -o, --output FORMAT      wide | json | name\n"
+          "  -o, --output FORMAT      wide | json | yaml | name\n"
           "  -h, --help               show this help\n"
           "\n"
           "Examples:\n"
@@ -817,6 +922,13 @@ static int svcctl_cmd_get(const struct svcctl_opts *o)
         rc = 1;
         goto out;
     }
+    if (o->out == OUT_YAML) {
+        if (svcctl_print_yaml(o->name ? json_array_get(items, 0) : doc) < 0) {
+            fprintf(stderr, "svcctl: cannot write YAML\n");
+            rc = 1;
+        }
+        goto out;
+    }
     if (o->out == OUT_JSON) {
         json_t *what = o->name ? json_array_get(items, 0) : doc;
         char *s = json_dumps(what, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
@@ -905,10 +1017,13 @@ int main(int argc, char **argv)
                 o.out = OUT_WIDE;
             else if (strcmp(optarg, "json") == 0)
                 o.out = OUT_JSON;
+            else if (strcmp(optarg, "yaml") == 0)
+                o.out = OUT_YAML;
             else if (strcmp(optarg, "name") == 0)
                 o.out = OUT_NAME;
             else
-                return svcctl_usage_error("unknown output format \"%s\" (use wide, json or name)",
+                return svcctl_usage_error("unknown output format \"%s\" (use wide, json, yaml "
+                                          "or name)",
                                           optarg);
             break;
         case 'h':

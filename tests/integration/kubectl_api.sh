@@ -103,6 +103,16 @@ it_assert_eq "$(grep -c '^NAME' "$LAB_TMP/watch.out")" 1 "watch prints the heade
 kill "$watch_pid" 2>/dev/null
 wait "$watch_pid" 2>/dev/null
 
+# ---- svcctl -o yaml (svcd's own views) ----
+out=$(svcctl_run get svc web -o yaml 2>&1)
+it_assert_contains "$out" "name: web
+uid: null" "svcctl -o yaml: one object"
+it_assert_contains "$out" "clusterIPs:
+- 10.96.0.10" "svcctl -o yaml: a list"
+it_assert_contains "$out" 'creationTimestamp: "' "svcctl -o yaml quotes timestamps"
+it_assert_eq "$(svcctl_run get pods -o yaml | /usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(sys.stdin)["items"][0]["name"])' 2>&1)" \
+  "web-1" "svcctl get pods -o yaml parses as YAML"
+
 # ---- python3-kubernetes ----
 if /usr/bin/python3 -c 'import kubernetes' 2>/dev/null; then
   out=$(lab_exec_node /usr/bin/python3 - "http://$SVCD_ADMIN" <<'PY' 2>&1

@@ -226,8 +226,8 @@ expect_err "unknown resource" 2 "svcctl: the server doesn't have a resource type
 $USAGE" svcctl_run get foo
 expect_err "missing resource" 2 "svcctl: get needs a resource type: services, pods or endpoints
 $USAGE" svcctl_run get
-expect_err "bad output format" 2 "svcctl: unknown output format \"yaml\" (use wide, json or name)
-$USAGE" svcctl_run get svc -o yaml
+expect_err "bad output format" 2 "svcctl: unknown output format \"xml\" (use wide, json, yaml or name)
+$USAGE" svcctl_run get svc -o xml
 expect_err "unknown option" 2 "svcctl: unknown option --bogus
 $USAGE" svcctl_run get svc --bogus
 expect_err "bad server" 2 "svcctl: bad server address \"nohost:99999\" (want ADDR:PORT)
