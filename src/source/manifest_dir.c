@@ -750,8 +750,9 @@ static int md_watch_path(struct manifest_dir *md, bool quiet)
     if (md->wd < 0) {
         if (!quiet)
             log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
-        snprintf(md->dir_error, sizeof(md->dir_error), "cannot watch %s: %s", md->dir,
-                 strerror(errno));
+        if (!md->lost)   /* while lost, the reason it went stays */
+            snprintf(md->dir_error, sizeof(md->dir_error), "cannot watch %s: %s", md->dir,
+                     strerror(errno));
         return -1;
     }
     md->dir_error[0] = '\0';
