@@ -11,6 +11,14 @@
  * deletion, spec-preserving updates vs spec changes, named ports, exec,
  * and that a commit makes the manager look only at the pods it changed
  * (svcd_probe_pod_visits_total), including its own verdict writes.
+ *
+ * Time: the scenario is written in "ticks" (t=1 is one probe period) and
+ * runs with every period, initial delay and step time multiplied by
+ * TICK_S seconds. Each step looks at the world between two probe rounds,
+ * at least 0.2 ticks from either; with TICK_S = 3 that is 600 ms, which a
+ * sanitizer build on a loaded 2-core machine needs (at 1 s ticks a step
+ * fired 200 ms late and found the first probes not yet answered). Probe
+ * timeouts stay 1 s: they are not part of the timeline.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -34,6 +42,7 @@
 #include "svcd/probe.h"
 #include "svcd/store.h"
 
+#define TICK_S 3
 #define HTTP_PORT 18180
 #define CLOSED_PORT 18199
 
@@ -104,11 +113,11 @@ static void set_probe(struct svcd_probe *pr, enum svcd_probe_kind kind, uint16_t
     pr->kind = kind;
     pr->port = port;
     pr->path = path ? strdup(path) : NULL;
-    pr->period_s = period;
+    pr->period_s = period * TICK_S;
     pr->success_threshold = succ;
     pr->failure_threshold = fail;
     pr->timeout_s = timeout;
-    pr->initial_delay_s = delay;
+    pr->initial_delay_s = delay * TICK_S;
 }
 
 static void set_exec(struct svcd_probe *pr, const char *shell_cmd, uint32_t period, uint32_t fail)
@@ -118,7 +127,7 @@ static void set_exec(struct svcd_probe *pr, const char *shell_cmd, uint32_t peri
     pr->exec_argv[0] = strdup("/bin/sh");
     pr->exec_argv[1] = strdup("-c");
     pr->exec_argv[2] = strdup(shell_cmd);
-    pr->period_s = period;
+    pr->period_s = period * TICK_S;
     pr->success_threshold = 1;
     pr->failure_threshold = fail;
     pr->timeout_s = 1;
@@ -233,7 +242,7 @@ static const struct probe_check_status *pstat(const char *name, size_t ci, enum 
 }
 
 #define EXPECT_VERDICT(name, want)                                                     \
-    CHECK(verdict(name) == (want), "t=%.1f %s: verdict %s, want %s", now_s(), name,     \
+    CHECK(verdict(name) == (want), "t=%.2f %s: verdict %s, want %s", now_s() / TICK_S, name, \
           tri(verdict(name)), tri(want))
 
 static struct timespec t0;
@@ -511,7 +520,8 @@ int main(void)
     struct event *evs[16];
     for (size_t i = 0; i < n; i++) {
         evs[i] = evtimer_new(base, on_step, (void *)&steps[i]);
-        struct timeval tv = { steps[i].at_ms / 1000, (steps[i].at_ms % 1000) * 1000 };
+        int ms = steps[i].at_ms * TICK_S;
+        struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
         evtimer_add(evs[i], &tv);
     }
     event_base_dispatch(base);
