@@ -66,6 +66,12 @@ struct svcd_config {
     size_t n_service_cidr;
     struct svcd_cidr pod_cidr[SVCD_MAX_CIDR];
     size_t n_pod_cidr;
+    bool masquerade_all;             /* --masquerade-all */
+    struct svcd_cidr nodeport_cidr[SVCD_MAX_CIDR];  /* --nodeport-addresses CIDRs */
+    size_t n_nodeport_cidr;
+    bool nodeport_primary;           /* "primary" given (also the default when no CIDR) */
+    struct svcd_ip node_ip[2];       /* --node-ip, one per family */
+    size_t n_node_ip;
     char nft_table[64];              /* default "svcd" */
     bool no_nft;
     uint32_t sync_min_interval_ms;   /* default 5 */

@@ -25,6 +25,7 @@ enum config_id {
     OPT_UPSTREAM, OPT_STUB_DOMAIN, OPT_DNS_TTL, OPT_DNS_UDP_MAX, OPT_DNS_POD_RECORDS,
     OPT_DNS_AUTOPATH, OPT_DNS_CACHE_SIZE, OPT_DNS_CACHE_MIN_TTL, OPT_DNS_CACHE_MAX_TTL,
     OPT_DNS_TCP_IDLE_MS, OPT_DNS_TCP_MAX_CONNS, OPT_DNS_ALLOW, OPT_SERVICE_CIDR, OPT_POD_CIDR,
+    OPT_MASQUERADE_ALL, OPT_NODEPORT_ADDRESSES, OPT_NODE_IP,
     OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN,
     OPT_ADMIN_MAX_CONNS, OPT_ADMIN_IDLE_MS, OPT_ADMIN_HEADER_TIMEOUT_MS, OPT_LOG_LEVEL,
     OPT_LOG_FORMAT, OPT_SOURCE, OPT_CLEANUP, OPT_VERSION, OPT_HELP,
@@ -80,6 +81,15 @@ static const struct config_opt config_opts[] = {
       "service IP range (repeatable; reverse zone answered locally)" },
     { "pod-cidr", OPT_POD_CIDR, "CIDR", true, true,
       "pod IP range (repeatable; reverse zone answered locally, may forward)" },
+    { "masquerade-all", OPT_MASQUERADE_ALL, NULL, false, true,
+      "masquerade all traffic to Services (default: only traffic from outside --pod-cidr to "
+      "ClusterIPs, and external traffic under externalTrafficPolicy Cluster)" },
+    { "nodeport-addresses", OPT_NODEPORT_ADDRESSES, "CIDR|primary", true, true,
+      "node addresses that accept NodePort traffic (repeatable; default primary: the node's "
+      "primary addresses, from --node-ip or the interface of the default route)" },
+    { "node-ip", OPT_NODE_IP, "ADDR", true, true,
+      "this node's primary address (repeatable, one per family; default: the addresses of the "
+      "interface holding the default route)" },
     { "nft-table", OPT_NFT_TABLE, "NAME", false, true, "nftables table svcd owns (default svcd)" },
     { "no-nft", OPT_NO_NFT, NULL, false, true, "do not program nftables (DNS only)" },
     { "sync-min-interval-ms", OPT_SYNC_MIN_INTERVAL_MS, "MS", false, true,
@@ -378,6 +388,29 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
         return config_cidr(o, v, c->service_cidr, &c->n_service_cidr);
     case OPT_POD_CIDR:
         return config_cidr(o, v, c->pod_cidr, &c->n_pod_cidr);
+    case OPT_MASQUERADE_ALL:
+        if (v)
+            return config_bool(o, v, &c->masquerade_all);
+        c->masquerade_all = true;
+        return 0;
+    case OPT_NODEPORT_ADDRESSES:
+        if (!strcmp(v, "primary")) {
+            c->nodeport_primary = true;
+            return 0;
+        }
+        if (config_cidr(o, v, c->nodeport_cidr, &c->n_nodeport_cidr) < 0)
+            return -1;
+        return 0;
+    case OPT_NODE_IP: {
+        struct svcd_ip ip;
+        if (svcd_ip_parse(v, &ip) < 0)
+            return config_err(o, "must be an IPv4 or IPv6 address (got \"%s\")", v);
+        for (size_t i = 0; i < c->n_node_ip; i++)
+            if (c->node_ip[i].family == ip.family)
+                return config_err(o, "at most one address per family (got \"%s\")", v);
+        c->node_ip[c->n_node_ip++] = ip;
+        return 0;
+    }
     case OPT_NFT_TABLE: {
         size_t n = strlen(v);
         bool ok = n > 0 && n < 32;
@@ -441,6 +474,8 @@ static void config_clear_list(struct svcd_config *c, enum config_id id)
     case OPT_DNS_ALLOW: c->n_dns_allow = 0; break;
     case OPT_SERVICE_CIDR: c->n_service_cidr = 0; break;
     case OPT_POD_CIDR: c->n_pod_cidr = 0; break;
+    case OPT_NODEPORT_ADDRESSES: c->n_nodeport_cidr = 0; c->nodeport_primary = false; break;
+    case OPT_NODE_IP: c->n_node_ip = 0; break;
     default: break;
     }
 }

@@ -52,6 +52,7 @@ struct set_def {
     enum comp data[3];  /* C_END only = set; verdict maps use vmap */
     bool vmap;
     bool dynamic;       /* dynamic + timeout (affinity) */
+    bool interval;      /* flags interval (address ranges) */
 };
 
 static const struct set_def nft_sets[NFT_SET__COUNT] = {
@@ -73,6 +74,20 @@ static const struct set_def nft_sets[NFT_SET__COUNT] = {
     [NFT_SET_CIPS6] = { "cips6", { C_IP6 }, { C_END }, false, false },
     [NFT_SET_HAIRPIN4] = { "hairpin4", { C_IP4, C_IP4 }, { C_END }, false, false },
     [NFT_SET_HAIRPIN6] = { "hairpin6", { C_IP6, C_IP6 }, { C_END }, false, false },
+    [NFT_SET_FE4] = { "fe4", { C_IP4, C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FE6] = { "fe6", { C_IP6, C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FEN4] = { "fen4", { C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FEN6] = { "fen6", { C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FESC4] = { "fesc4", { C_IP4, C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FESC6] = { "fesc6", { C_IP6, C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FENSC4] = { "fensc4", { C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_FENSC6] = { "fensc6", { C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_POD4] = { "pod4", { C_IP4 }, { C_END }, false, false, true },
+    [NFT_SET_POD6] = { "pod6", { C_IP6 }, { C_END }, false, false, true },
+    [NFT_SET_SVC4] = { "svc4", { C_IP4 }, { C_END }, false, false, true },
+    [NFT_SET_SVC6] = { "svc6", { C_IP6 }, { C_END }, false, false, true },
+    [NFT_SET_NPA4] = { "npa4", { C_IP4 }, { C_END }, false, false, true },
+    [NFT_SET_NPA6] = { "npa6", { C_IP6 }, { C_END }, false, false, true },
 };
 
 static size_t comp_len(enum comp c)
@@ -126,10 +141,12 @@ size_t nft_msg_set_dlen(enum nft_set_id id)
 const char *nft_msg_lbchain_name(const struct nft_lbchain *c, char *buf, size_t len)
 {
     static const char *k[] = { "lb4", "lb6", "lbn4", "lbn6" };
+    static const char *m[] = { "", "_mp", "_ma" };
+    char aff[16] = "";
     if (c->timeout)
-        snprintf(buf, len, "%s_%u_a%u", k[c->kind], c->n, c->timeout);
-    else
-        snprintf(buf, len, "%s_%u", k[c->kind], c->n);
+        snprintf(aff, sizeof(aff), "_a%u", c->timeout);
+    snprintf(buf, len, "%s_%u%s%s%s%s", k[c->kind], c->n, aff, m[c->masq % 3],
+             c->elocal ? "_el" : "", c->sc ? "_sc" : "");
     return buf;
 }
 
@@ -173,17 +190,51 @@ static int ex_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *
     return rule_add_expr(r, e);
 }
 
-static int ex_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, uint32_t len)
+/* reg = (reg & mask) ^ xor */
+static int ex_bitwise_mx(struct nftnl_rule *r, uint32_t reg, const void *mask, const void *xor,
+                         uint32_t len)
 {
-    uint8_t zero[16] = { 0 };
     struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
     if (!e) return -1;
     nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
     nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
     nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
     nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
-    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, xor, len);
     return rule_add_expr(r, e);
+}
+
+static int ex_bitwise(struct nftnl_rule *r, uint32_t reg, const void *mask, uint32_t len)
+{
+    uint8_t zero[16] = { 0 };
+    return ex_bitwise_mx(r, reg, mask, zero, len);
+}
+
+/* meta mark set meta mark | NFT_MASQ_MARK  (or with clear: & ~NFT_MASQ_MARK) */
+static int ex_mark_masq(struct nftnl_rule *r, bool set)
+{
+    uint32_t mask = ~NFT_MASQ_MARK, xor = set ? NFT_MASQ_MARK : 0;
+    if (ex_meta(r, NFT_META_MARK, NFT_REG_1) < 0 ||
+        ex_bitwise_mx(r, NFT_REG_1, &mask, &xor, 4) < 0)
+        return -1;
+    struct nftnl_expr *e = nftnl_expr_alloc("meta");
+    if (!e) return -1;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+    return rule_add_expr(r, e);
+}
+
+/* fib saddr type local */
+static int ex_fib_saddr_local(struct nftnl_rule *r)
+{
+    struct nftnl_expr *e = nftnl_expr_alloc("fib");
+    if (!e) return -1;
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+    if (rule_add_expr(r, e) < 0) return -1;
+    uint32_t local = RTN_LOCAL;
+    return ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, &local, 4);
 }
 
 static int ex_lookup(struct nftnl_rule *r, enum nft_set_id set, uint32_t sreg, int dreg, bool inv)
@@ -200,14 +251,14 @@ static int ex_lookup(struct nftnl_rule *r, enum nft_set_id set, uint32_t sreg, i
     return rule_add_expr(r, e);
 }
 
-static int ex_numgen(struct nftnl_rule *r, uint32_t mod, uint32_t dreg)
+static int ex_numgen(struct nftnl_rule *r, uint32_t mod, uint32_t dreg, uint32_t offset)
 {
     struct nftnl_expr *e = nftnl_expr_alloc("numgen");
     if (!e) return -1;
     nftnl_expr_set_u32(e, NFTNL_EXPR_NG_DREG, dreg);
     nftnl_expr_set_u32(e, NFTNL_EXPR_NG_MODULUS, mod);
     nftnl_expr_set_u32(e, NFTNL_EXPR_NG_TYPE, NFT_NG_RANDOM);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, 0);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_NG_OFFSET, offset);
     return rule_add_expr(r, e);
 }
 
@@ -275,26 +326,12 @@ static int ex_ct_bits(struct nftnl_rule *r, uint32_t key, uint32_t bits)
     return ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &zero, 4);
 }
 
-/* fib daddr type local, and daddr not loopback */
-static int ex_local_nonloop(struct nftnl_rule *r, int v6)
+/* ip daddr @npa4 (ip6 daddr @npa6): an address that accepts NodePorts */
+static int ex_npaddr(struct nftnl_rule *r, int v6)
 {
-    struct nftnl_expr *e = nftnl_expr_alloc("fib");
-    if (!e) return -1;
-    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-    if (rule_add_expr(r, e) < 0) return -1;
-    uint32_t local = RTN_LOCAL;
-    if (ex_cmp(r, NFT_REG_1, NFT_CMP_EQ, &local, 4) < 0) return -1;
-    if (!v6) {
-        uint8_t mask[4] = { 255, 0, 0, 0 }, net[4] = { 127, 0, 0, 0 };
-        if (ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG_1) < 0) return -1;
-        if (ex_bitwise(r, NFT_REG_1, mask, 4) < 0) return -1;
-        return ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, net, 4);
-    }
-    struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
-    if (ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG_1) < 0) return -1;
-    return ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &lo, 16);
+    if (ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, v6 ? 16 : 4, R(0)) < 0)
+        return -1;
+    return ex_lookup(r, v6 ? NFT_SET_NPA6 : NFT_SET_NPA4, R(0), -1, false);
 }
 
 /* Loads packet fields into consecutive registers from *reg on. */
@@ -425,6 +462,8 @@ static int emit_set(struct nft_batch *b, const char *table, enum nft_set_id id)
         flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
         nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, 65536);
     }
+    if (d->interval)
+        flags |= NFT_SET_INTERVAL;
     nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
     uint32_t seq;
     char *buf = nft_batch_msg_buf(b, &seq);
@@ -434,6 +473,84 @@ static int emit_set(struct nft_batch *b, const char *table, enum nft_set_id id)
     nftnl_set_free(s);
     return nft_batch_msg_done(b, "add %s inet %s %s", flags & NFT_SET_MAP ? "map" : "set",
                               table, d->name);
+}
+
+/* Elements of an interval set: each CIDR as [first, last + 1) (the end
+ * element flagged INTERVAL_END; none when the range reaches the top of the
+ * address space). CIDRs of the other family, and CIDRs inside an earlier
+ * one of the list, are skipped (the kernel refuses overlaps).
+ * nft add element inet T pod4 { 10.244.0.0/16 } */
+static int emit_ranges(struct nft_batch *b, const char *table, enum nft_set_id id,
+                       const struct svcd_cidr *c, size_t n, int af)
+{
+    struct nftnl_set *s = nftnl_set_alloc();
+    if (!s)
+        return -1;
+    nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(s, NFTNL_SET_NAME, nft_sets[id].name);
+    nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+    size_t alen = af == AF_INET6 ? 16 : 4, cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].addr.family != af)
+            continue;
+        bool inside = false;
+        for (size_t j = 0; j < n && !inside; j++) {
+            if (j == i || c[j].addr.family != af || c[j].prefix > c[i].prefix)
+                continue;
+            if (svcd_cidr_contains(&c[j], &c[i].addr) && (c[j].prefix < c[i].prefix || j < i))
+                inside = true;
+        }
+        if (inside)
+            continue;
+        uint8_t lo[16], hi[16];
+        memcpy(lo, c[i].addr.u.bytes, alen);
+        memcpy(hi, lo, alen);
+        /* hi = lo + 2^(bits - prefix): add 1 at bit position prefix - 1 */
+        bool carry = true;
+        int bitpos = c[i].prefix - 1;   /* the last network bit */
+        if (bitpos < 0) {
+            carry = true;               /* /0: no end */
+        } else {
+            int byte = bitpos / 8, bit = 7 - bitpos % 8;
+            unsigned v = (unsigned)hi[byte] + (1u << bit);
+            hi[byte] = (uint8_t)v;
+            carry = v > 0xff;
+            for (int k = byte - 1; k >= 0 && carry; k--) {
+                v = (unsigned)hi[k] + 1;
+                hi[k] = (uint8_t)v;
+                carry = v > 0xff;
+            }
+        }
+        struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+        if (!e) {
+            nftnl_set_free(s);
+            return -1;
+        }
+        nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, lo, (uint32_t)alen);
+        nftnl_set_elem_add(s, e);
+        if (!carry) {
+            if (!(e = nftnl_set_elem_alloc())) {
+                nftnl_set_free(s);
+                return -1;
+            }
+            nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, hi, (uint32_t)alen);
+            nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+            nftnl_set_elem_add(s, e);
+        }
+        cnt++;
+    }
+    if (cnt == 0) {
+        nftnl_set_free(s);
+        return 0;
+    }
+    uint32_t seq;
+    char *buf = nft_batch_msg_buf(b, &seq);
+    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWSETELEM, NFPROTO_INET,
+                                                 NLM_F_CREATE, seq);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s);
+    nftnl_set_free(s);
+    return nft_batch_msg_done(b, "add element inet %s %s (%zu ranges)", table, nft_sets[id].name,
+                              cnt);
 }
 
 #define NEWRULE(r) do { if (!((r) = nftnl_rule_alloc())) return -1; } while (0)
@@ -451,7 +568,7 @@ static int emit_filter_check(struct nft_batch *b, const char *table)
          *     ip daddr . meta l4proto . th dport @noep_reject4 goto do_reject
          * nft add rule inet T filter_check ct state new meta nfproto ipv4
          *     ip daddr . meta l4proto . th dport @noep_drop4 drop
-         * and the same for NodePorts (fib daddr type local, not loopback):
+         * and the same for NodePorts (ip daddr @npa4):
          * ... meta l4proto . th dport @np_noep_reject4 goto do_reject / @np_noep_drop4 drop */
         for (int np = 0; np <= 1; np++) {
             for (int drop = 0; drop <= 1; drop++) {
@@ -462,7 +579,7 @@ static int emit_filter_check(struct nft_batch *b, const char *table)
                 uint32_t reg = R(0);
                 NEWRULE(r);
                 if (ex_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) < 0 ||
-                    ex_nfproto(r, v6) < 0 || (np && ex_local_nonloop(r, v6) < 0) ||
+                    ex_nfproto(r, v6) < 0 || (np && ex_npaddr(r, v6) < 0) ||
                     ex_load(r, v6, np ? fn : fk, np ? 2 : 3, &reg) < 0 ||
                     ex_lookup(r, set, R(0), -1, false) < 0 ||
                     ex_verdict(r, drop ? NF_DROP : NFT_GOTO, drop ? NULL : "do_reject") < 0)
@@ -492,7 +609,39 @@ fail:
     return -1;
 }
 
-int nft_msg_skeleton(struct nft_batch *b, const char *table)
+/* The dispatch key of a frontend kind: ip daddr . meta l4proto . th dport,
+ * or meta l4proto . th dport for NodePorts. */
+static int ex_fe_key(struct nftnl_rule *r, int v6, bool np);
+/* <key> vmap @<fe map>: one lookup decides "is this a frontend" and which
+ * lb chain it goes to. */
+static int ex_dispatch(struct nftnl_rule *r, enum nft_set_id fe)
+{
+    return ex_lookup(r, fe, R(0), NFT_REG_VERDICT, false);
+}
+
+static int emit_svc_drop(struct nft_batch *b, const char *table, const char *chain)
+{
+    /* nft add rule inet T <chain> ct state new ip daddr @svc4 drop  (and ip6 @svc6)
+     * after DNAT: whatever still goes to the service range is an address no
+     * Service holds (or a port it does not have: rejected before). */
+    for (int v6 = 0; v6 <= 1; v6++) {
+        struct nftnl_rule *r;
+        NEWRULE(r);
+        if (ex_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) < 0 || ex_nfproto(r, v6) < 0 ||
+            ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 24 : 16, v6 ? 16 : 4, R(0)) < 0 ||
+            ex_lookup(r, v6 ? NFT_SET_SVC6 : NFT_SET_SVC4, R(0), -1, false) < 0 ||
+            ex_verdict(r, NF_DROP, NULL) < 0) {
+            nftnl_rule_free(r);
+            return -1;
+        }
+        if (emit_rule(b, table, r, chain, v6 ? "ct state new ip6 daddr @svc6 drop"
+                                             : "ct state new ip daddr @svc4 drop") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int nft_msg_skeleton(struct nft_batch *b, const char *table, const struct nft_ranges *rg)
 {
     struct nftnl_rule *r;
     /* nft add table inet T */
@@ -502,6 +651,14 @@ int nft_msg_skeleton(struct nft_batch *b, const char *table)
     for (int i = 0; i < NFT_SET__COUNT; i++)
         if (emit_set(b, table, (enum nft_set_id)i) < 0)
             return -1;
+    /* nft add element inet T pod4 { 10.244.0.0/16 } ; svc4 ; npa4 ; (and the ip6 sets) */
+    for (int v6 = 0; v6 <= 1; v6++) {
+        int af = v6 ? AF_INET6 : AF_INET;
+        if (emit_ranges(b, table, v6 ? NFT_SET_POD6 : NFT_SET_POD4, rg->pod, rg->n_pod, af) < 0 ||
+            emit_ranges(b, table, v6 ? NFT_SET_SVC6 : NFT_SET_SVC4, rg->svc, rg->n_svc, af) < 0 ||
+            emit_ranges(b, table, v6 ? NFT_SET_NPA6 : NFT_SET_NPA4, rg->np, rg->n_np, af) < 0)
+            return -1;
+    }
     /* nft add chain inet T do_reject */
     if (emit_chain(b, table, "do_reject", true, NULL, 0, 0) < 0)
         return -1;
@@ -525,10 +682,30 @@ int nft_msg_skeleton(struct nft_batch *b, const char *table)
     if (emit_chain(b, table, "filter_check", true, NULL, 0, 0) < 0 ||
         emit_filter_check(b, table) < 0)
         return -1;
-    /* nft add chain inet T services
-     * (one rule per load-balancing chain, added with the chain) */
+    /* nft add chain inet T services */
     if (emit_chain(b, table, "services", true, NULL, 0, 0) < 0)
         return -1;
+    for (int v6 = 0; v6 <= 1; v6++) {
+        /* nft add rule inet T services meta nfproto ipv4
+         *     ip daddr . meta l4proto . th dport vmap @fe4
+         * (verdict elements: 10.96.0.10 . tcp . 80 : goto lb4_3) */
+        NEWRULE(r);
+        if (ex_nfproto(r, v6) < 0 || ex_fe_key(r, v6, false) < 0 ||
+            ex_dispatch(r, v6 ? NFT_SET_FE6 : NFT_SET_FE4) < 0)
+            goto fail;
+        if (emit_rule(b, table, r, "services", v6 ? "... vmap @fe6"
+                                                  : "... vmap @fe4") < 0)
+            return -1;
+        /* nft add rule inet T services meta nfproto ipv4 ip daddr @npa4
+         *     meta l4proto . th dport vmap @fen4 */
+        NEWRULE(r);
+        if (ex_nfproto(r, v6) < 0 || ex_npaddr(r, v6) < 0 || ex_fe_key(r, v6, true) < 0 ||
+            ex_dispatch(r, v6 ? NFT_SET_FEN6 : NFT_SET_FEN4) < 0)
+            goto fail;
+        if (emit_rule(b, table, r, "services", v6 ? "ip6 daddr @npa6 ... vmap @fen6"
+                                                  : "ip daddr @npa4 ... vmap @fen4") < 0)
+            return -1;
+    }
     /* nft add chain inet T nat_postrouting { type nat hook postrouting priority srcnat; } */
     if (emit_chain(b, table, "nat_postrouting", true, "nat", NF_INET_POST_ROUTING, 100) < 0)
         return -1;
@@ -547,6 +724,23 @@ int nft_msg_skeleton(struct nft_batch *b, const char *table)
                       v6 ? "... @hairpin6 masquerade" : "... @hairpin4 masquerade") < 0)
             return -1;
     }
+    /* nft add rule inet T nat_postrouting meta mark & 0x4000 == 0x4000
+     *     meta mark set meta mark & 0xffffbfff masquerade fully-random
+     * (kube-proxy's mark-then-masquerade: lb chains set the bit) */
+    NEWRULE(r);
+    {
+        uint32_t bit = NFT_MASQ_MARK, zero = 0;
+        if (ex_meta(r, NFT_META_MARK, NFT_REG_1) < 0 || ex_bitwise(r, NFT_REG_1, &bit, 4) < 0 ||
+            ex_cmp(r, NFT_REG_1, NFT_CMP_NEQ, &zero, 4) < 0 || ex_mark_masq(r, false) < 0)
+            goto fail;
+        struct nftnl_expr *e = nftnl_expr_alloc("masq");
+        if (!e)
+            goto fail;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+        nftnl_rule_add_expr(r, e);
+        if (emit_rule(b, table, r, "nat_postrouting", "meta mark & 0x4000 ... masquerade") < 0)
+            return -1;
+    }
     /* nft add chain inet T nat_prerouting { type nat hook prerouting priority dstnat; }
      * nft add rule inet T nat_prerouting jump services   (same for output) */
     static const struct { const char *name, *type; int hook, prio; const char *jump; } base[] = {
@@ -555,16 +749,23 @@ int nft_msg_skeleton(struct nft_batch *b, const char *table)
         { "filter_input", "filter", NF_INET_LOCAL_IN, -110, "filter_check" },
         { "filter_forward", "filter", NF_INET_FORWARD, -110, "filter_check" },
         { "filter_output", "filter", NF_INET_LOCAL_OUT, -110, "filter_check" },
+        { "filter_output_post", "filter", NF_INET_LOCAL_OUT, -90, NULL },
     };
     for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
         if (emit_chain(b, table, base[i].name, true, base[i].type, base[i].hook, base[i].prio) < 0)
             return -1;
-        NEWRULE(r);
-        if (ex_verdict(r, NFT_JUMP, base[i].jump) < 0)
-            goto fail;
-        if (emit_rule(b, table, r, base[i].name, base[i].jump) < 0)
-            return -1;
+        if (base[i].jump) {
+            NEWRULE(r);
+            if (ex_verdict(r, NFT_JUMP, base[i].jump) < 0)
+                goto fail;
+            if (emit_rule(b, table, r, base[i].name, base[i].jump) < 0)
+                return -1;
+        }
     }
+    /* drops to unallocated service addresses, after DNAT: forward, output */
+    if (emit_svc_drop(b, table, "filter_forward") < 0 ||
+        emit_svc_drop(b, table, "filter_output_post") < 0)
+        return -1;
     return 0;
 fail:
     nftnl_rule_free(r);
@@ -658,7 +859,8 @@ static int ex_imm_u32(struct nftnl_rule *r, uint32_t v, uint32_t dreg)
 
 /* dnat to (ip daddr .) meta l4proto . th dport . <slot> map @be4|@bnp4 ;
  * slot < 0 means numgen random mod n. */
-static int ex_dnat_slot(struct nftnl_rule *r, enum nft_lb_kind kind, int64_t slot, uint32_t n)
+static int ex_dnat_slot(struct nftnl_rule *r, enum nft_lb_kind kind, int64_t slot, uint32_t n,
+                        uint32_t base)
 {
     static const enum field k_vip[] = { F_DADDR, F_PROTO, F_DPORT };
     static const enum field k_np[] = { F_PROTO, F_DPORT };
@@ -668,7 +870,7 @@ static int ex_dnat_slot(struct nftnl_rule *r, enum nft_lb_kind kind, int64_t slo
     uint32_t reg = R(0);
     if (ex_nfproto(r, v6) < 0 || ex_load(r, v6, np ? k_np : k_vip, np ? 2 : 3, &reg) < 0)
         return -1;
-    if (slot < 0 ? ex_numgen(r, n, reg) < 0 : ex_imm_u32(r, (uint32_t)slot, reg) < 0)
+    if (slot < 0 ? ex_numgen(r, n, reg, base) < 0 : ex_imm_u32(r, (uint32_t)slot + base, reg) < 0)
         return -1;
     if (ex_lookup(r, be, R(0), R(0), false) < 0)
         return -1;
@@ -705,9 +907,75 @@ int nft_msg_slotchain_add(struct nft_batch *b, const char *table, enum nft_lb_ki
     /* nft add rule inet T lb4s3_a60 dnat ip to ip daddr . meta l4proto .
      *     th dport . 3 map @be4 */
     NEWRULE(r);
-    if (ex_dnat_slot(r, kind, k, 0) < 0)
+    if (ex_dnat_slot(r, kind, k, 0, 0) < 0)
         goto fail;
     return emit_rule(b, table, r, name, "dnat to ... . <slot> map @be");
+fail:
+    nftnl_rule_free(r);
+    return -1;
+}
+
+static int ex_fe_key(struct nftnl_rule *r, int v6, bool np)
+{
+    static const enum field fk[] = { F_DADDR, F_PROTO, F_DPORT };
+    static const enum field fn[] = { F_PROTO, F_DPORT };
+    uint32_t reg = R(0);
+    return ex_load(r, v6, np ? fn : fk, np ? 2 : 3, &reg);
+}
+
+/* The rules before load balancing: masquerade marking, and for
+ * externalTrafficPolicy Local the short-circuits of pod and node traffic. */
+static int lbchain_prefix(struct nft_batch *b, const char *table, const struct nft_lbchain *c,
+                          const char *name)
+{
+    int v6 = lb_v6(c->kind);
+    bool np = lb_np(c->kind);
+    struct nftnl_rule *r = NULL;
+    enum nft_set_id pod = v6 ? NFT_SET_POD6 : NFT_SET_POD4;
+    if (c->masq == NFT_MASQ_NONPOD) {
+        /* nft add rule inet T lb4_3_mp meta nfproto ipv4 ip saddr != @pod4
+         *     meta mark set meta mark | 0x4000 */
+        NEWRULE(r);
+        if (ex_nfproto(r, v6) < 0 ||
+            ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, R(0)) < 0 ||
+            ex_lookup(r, pod, R(0), -1, true) < 0 || ex_mark_masq(r, true) < 0)
+            goto fail;
+        if (emit_rule(b, table, r, name, "ip saddr != @pod4 meta mark set meta mark | 0x4000") < 0)
+            return -1;
+    } else if (c->masq == NFT_MASQ_ALL) {
+        /* nft add rule inet T lb4_3_ma meta mark set meta mark | 0x4000 */
+        NEWRULE(r);
+        if (ex_mark_masq(r, true) < 0)
+            goto fail;
+        if (emit_rule(b, table, r, name, "meta mark set meta mark | 0x4000") < 0)
+            return -1;
+    }
+    if (c->elocal) {
+        enum nft_set_id sc = np ? (v6 ? NFT_SET_FENSC6 : NFT_SET_FENSC4)
+                                : (v6 ? NFT_SET_FESC6 : NFT_SET_FESC4);
+        /* pods keep their address and use every endpoint:
+         * nft add rule inet T lb4_1_el meta nfproto ipv4 ip saddr @pod4
+         *     ip daddr . meta l4proto . th dport vmap @fesc4 */
+        NEWRULE(r);
+        if (ex_nfproto(r, v6) < 0 ||
+            ex_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v6 ? 8 : 12, v6 ? 16 : 4, R(0)) < 0 ||
+            ex_lookup(r, pod, R(0), -1, false) < 0 || ex_fe_key(r, v6, np) < 0 ||
+            ex_dispatch(r, sc) < 0)
+            goto fail;
+        if (emit_rule(b, table, r, name, "ip saddr @pod4 ... vmap @fesc4") < 0)
+            return -1;
+        /* the node itself is masqueraded and uses every endpoint:
+         * nft add rule inet T lb4_1_el meta nfproto ipv4 fib saddr type local
+         *     meta mark set meta mark | 0x4000 ip daddr . meta l4proto . th dport
+         *     vmap @fesc4 */
+        NEWRULE(r);
+        if (ex_nfproto(r, v6) < 0 || ex_fib_saddr_local(r) < 0 || ex_mark_masq(r, true) < 0 ||
+            ex_fe_key(r, v6, np) < 0 || ex_dispatch(r, sc) < 0)
+            goto fail;
+        if (emit_rule(b, table, r, name, "fib saddr type local mark ... vmap @fesc4") < 0)
+            return -1;
+    }
+    return 0;
 fail:
     nftnl_rule_free(r);
     return -1;
@@ -724,11 +992,16 @@ static int lbchain_body(struct nft_batch *b, const char *table, const struct nft
     /* nft add chain inet T lb4_3 */
     if (emit_chain(b, table, name, true, NULL, 0, 0) < 0)
         return -1;
+    if (lbchain_prefix(b, table, c, name) < 0)
+        return -1;
+    if (c->n == 0)
+        return 0;  /* elocal without local endpoints: the filter drops the rest */
     if (!c->timeout) {
         /* nft add rule inet T lb4_3 dnat ip to ip daddr . meta l4proto .
-         *     th dport . numgen random mod 3 map @be4 */
+         *     th dport . numgen random mod 3 map @be4
+         * (the all-endpoints view _sc: numgen random mod 3 offset 0x10000) */
         NEWRULE(r);
-        if (ex_dnat_slot(r, c->kind, -1, c->n) < 0)
+        if (ex_dnat_slot(r, c->kind, -1, c->n, c->sc ? NFT_SC_SLOT_BASE : 0) < 0)
             goto fail;
         return emit_rule(b, table, r, name, "dnat to ... numgen random mod N map @be");
     }
@@ -797,7 +1070,7 @@ static int lbchain_body(struct nft_batch *b, const char *table, const struct nft
     if (nft_batch_msg_done(b, "add elements of the anonymous vmap of chain %s", name) < 0)
         return -1;
     NEWRULE(r);
-    if (ex_numgen(r, c->n, R(0)) < 0)
+    if (ex_numgen(r, c->n, R(0), 0) < 0)
         goto fail;
     {
         struct nftnl_expr *e = nftnl_expr_alloc("lookup");
@@ -815,112 +1088,16 @@ fail:
     return -1;
 }
 
-static const enum comp fe_vip4[] = { C_IP4, C_PROTO, C_PORT, C_END, C_END, C_END };
-static const enum comp fe_vip6[] = { C_IP6, C_PROTO, C_PORT, C_END, C_END, C_END };
-static const enum comp fe_np[] = { C_PROTO, C_PORT, C_END, C_END, C_END, C_END };
-
-static const enum comp *fe_key(enum nft_lb_kind kind)
-{
-    return kind == NFT_LB_VIP4 ? fe_vip4 : kind == NFT_LB_VIP6 ? fe_vip6 : fe_np;
-}
-
-static void fe_setname(const struct nft_lbchain *c, char *buf, size_t len)
-{
-    char name[48];
-    nft_msg_lbchain_name(c, name, sizeof(name));
-    snprintf(buf, len, "fe_%s", name);
-}
-
 int nft_msg_lbchain_add(struct nft_batch *b, const char *table, const struct nft_lbchain *c)
 {
-    char name[48], set[56];
-    nft_msg_lbchain_name(c, name, sizeof(name));
-    fe_setname(c, set, sizeof(set));
-    int v6 = lb_v6(c->kind);
-    bool np = lb_np(c->kind);
-    if (lbchain_body(b, table, c) < 0)
-        return -1;
-    /* nft add set inet T fe_lb4_3 { type ipv4_addr . inet_proto . inet_service; } */
-    uint32_t sid = ++batch_set_id;
-    struct nftnl_set *s = nftnl_set_alloc();
-    if (!s)
-        return -1;
-    nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
-    nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-    nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-    nftnl_set_set_u32(s, NFTNL_SET_ID, sid);
-    nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (uint32_t)comps_len(fe_key(c->kind), 6));
-    nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, comps_type(fe_key(c->kind), 6));
-    nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
-    uint32_t seq;
-    char *buf = nft_batch_msg_buf(b, &seq);
-    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWSET, NFPROTO_INET,
-                                                 NLM_F_CREATE, seq);
-    nftnl_set_nlmsg_build_payload(nlh, s);
-    nftnl_set_free(s);
-    if (nft_batch_msg_done(b, "add set inet %s %s", table, set) < 0)
-        return -1;
-    /* nft add rule inet T services meta nfproto ipv4
-     *     ip daddr . meta l4proto . th dport @fe_lb4_3 goto lb4_3
-     * (NodePorts: fib daddr type local ip daddr != 127.0.0.0/8
-     *     meta l4proto . th dport @fe_lbn4_3 goto lbn4_3) */
-    static const enum field fk[] = { F_DADDR, F_PROTO, F_DPORT };
-    static const enum field fn[] = { F_PROTO, F_DPORT };
-    struct nftnl_rule *r;
-    uint32_t reg = R(0);
-    NEWRULE(r);
-    if (ex_nfproto(r, v6) < 0 || (np && ex_local_nonloop(r, v6) < 0) ||
-        ex_load(r, v6, np ? fn : fk, np ? 2 : 3, &reg) < 0 ||
-        ex_lookup_name(r, set, sid, R(0), -1) < 0 || ex_verdict(r, NFT_GOTO, name) < 0) {
-        nftnl_rule_free(r);
-        return -1;
-    }
-    return emit_rule(b, table, r, "services", set);
-}
-
-int nft_msg_fe_elems(struct nft_batch *b, const char *table, const struct nft_lbchain *c, bool add,
-                     const struct nft_elem *elems, size_t n, const char *what)
-{
-    char set[56];
-    fe_setname(c, set, sizeof(set));
-    size_t klen = comps_len(fe_key(c->kind), 6);
-    for (size_t off = 0; off < n; off += ELEMS_PER_MSG) {
-        size_t cnt = n - off < ELEMS_PER_MSG ? n - off : ELEMS_PER_MSG;
-        struct nftnl_set *s = nftnl_set_alloc();
-        if (!s)
-            return -1;
-        nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
-        nftnl_set_set_str(s, NFTNL_SET_NAME, set);
-        nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-        for (size_t i = off; i < off + cnt; i++) {
-            struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-            if (!e) {
-                nftnl_set_free(s);
-                return -1;
-            }
-            nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, (uint32_t)klen);
-            nftnl_set_elem_add(s, e);
-        }
-        uint32_t seq;
-        char *buf = nft_batch_msg_buf(b, &seq);
-        /* nft add|delete element inet T fe_lb4_3 { 10.96.0.10 . tcp . 80, ... } */
-        struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, add ? NFT_MSG_NEWSETELEM
-                                                              : NFT_MSG_DELSETELEM,
-                                                     NFPROTO_INET, add ? NLM_F_CREATE : 0, seq);
-        nftnl_set_elems_nlmsg_build_payload(nlh, s);
-        nftnl_set_free(s);
-        if (nft_batch_msg_done(b, "%s element inet %s %s (%zu elements, %s)",
-                               add ? "add" : "delete", table, set, cnt, what) < 0)
-            return -1;
-    }
-    return 0;
+    return lbchain_body(b, table, c);
 }
 
 int nft_msg_lbchain_del(struct nft_batch *b, const char *table, const struct nft_lbchain *c)
 {
     char name[48];
     nft_msg_lbchain_name(c, name, sizeof(name));
-    /* nft delete chain inet T lb4_3  (its rule goes with it) */
+    /* nft delete chain inet T lb4_3  (its rules and anonymous vmap go with it) */
     return emit_chain(b, table, name, false, NULL, 0, 0);
 }
 
@@ -945,7 +1122,10 @@ int nft_msg_elems(struct nft_batch *b, const char *table, enum nft_set_id set, b
                 return -1;
             }
             nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, (uint32_t)klen);
-            if (add && dlen) {
+            if (add && d->vmap) {
+                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
+                nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, elems[i].chain);
+            } else if (add && dlen) {
                 nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, elems[i].data, (uint32_t)dlen);
             }
             nftnl_set_elem_add(s, e);

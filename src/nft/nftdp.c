@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +55,8 @@ struct fe_key {
     uint8_t fam;            /* 4 or 6 */
     uint8_t kind;           /* FE_ADDR / FE_NODEPORT */
     uint8_t proto;          /* IPPROTO_* */
-    uint8_t pad;
+    uint8_t view;           /* 0; 1 = the all-endpoints view of an externalTrafficPolicy
+                               Local frontend (pods and the node short-circuit to it) */
     uint16_t port;          /* host order */
     uint16_t pad2;
     uint8_t addr[16];       /* FE_ADDR only */
@@ -67,6 +69,8 @@ struct fe {
     uint32_t timeout;       /* ClientIP affinity seconds, 0 = none */
     bool empty_drop;        /* when n == 0: drop (policy Local) instead of reject */
     bool cluster;           /* a ClusterIP frontend (ports set) */
+    uint8_t masq;           /* enum nft_masq */
+    bool elocal;            /* externalTrafficPolicy Local (view 0 of an external frontend) */
 };
 
 /* A Service's programmed (or planned) state. Packed: one allocation holds
@@ -117,6 +121,8 @@ struct nftdp {
     struct nft_addrcount rc_hairpin;  /* backend address -> frontends using it */
     struct nft_addrcount rc_cips;     /* ClusterIP -> Services using it */
     struct hmap *aff_objs;  /* affinity sets / slot chains created ("s4:3", "c4:3:60") */
+    struct svcd_cidr npa[SVCD_MAX_CIDR * 2];  /* resolved --nodeport-addresses */
+    size_t n_npa;
     size_t n_backends, n_frontends;
     /* sync control */
     struct hmap *pending;   /* "ns/name" -> (void *)1 */
@@ -257,6 +263,17 @@ static void fe_lbchain(const struct fe *f, struct nft_lbchain *c)
         c->kind = f->k.fam == 6 ? NFT_LB_NP6 : NFT_LB_NP4;
     c->n = f->n;
     c->timeout = f->timeout;
+    c->masq = f->masq;
+    c->elocal = f->elocal;
+    c->sc = f->k.view;
+}
+
+/* Does the frontend dispatch to a chain (fe/fen/fesc/fensc element)? With
+ * endpoints, yes; an externalTrafficPolicy Local frontend without local
+ * endpoints (but with others) also does, for the pod / node short-circuit. */
+static bool fe_has_chain(const struct fe *f)
+{
+    return f->n > 0 || (f->elocal && f->empty_drop);
 }
 
 /* ---- element generation ------------------------------------------------------ */
@@ -265,7 +282,7 @@ static void fe_lbchain(const struct fe *f, struct nft_lbchain *c)
 struct elemsink {
     struct recvec *per_set;  /* [NFT_SET__COUNT] */
     uint32_t owner;
-    struct hmap *per_chain;  /* struct nft_lbchain -> struct recvec * (fe_<chain> sets) */
+    bool add;
 };
 
 
@@ -274,23 +291,8 @@ static int sink(struct elemsink *s, enum nft_set_id set, const struct nft_elem *
     return recvec_push(&s->per_set[set], e, s->owner);
 }
 
-/* An element of the frontend set of lb chain c. */
-static int sink_fe(struct elemsink *s, const struct nft_lbchain *c, const struct nft_elem *e)
-{
-    struct recvec *rv = hmap_get_bin(s->per_chain, c, sizeof(*c));
-    if (!rv) {
-        if (!(rv = calloc(1, sizeof(*rv))))
-            return -1;
-        if (hmap_set_bin(s->per_chain, c, sizeof(*c), rv) < 0) {
-            free(rv);
-            return -1;
-        }
-    }
-    return recvec_push(rv, e, s->owner);
-}
-
-/* The frontend's "head" element: vmap to its lb chain, or its no-endpoint
- * verdict. */
+/* The frontend's "head" elements: its dispatch entry (fe4/fen4/fesc4/fensc4
+ * -> group id of its lb chain) and/or its no-endpoint reject/drop entry. */
 static int fe_head(const struct fe *f, struct elemsink *s)
 {
     struct nft_elem e;
@@ -302,12 +304,25 @@ static int fe_head(const struct fe *f, struct elemsink *s)
         o += enc_ip(e.key + o, f->k.fam, f->k.addr);
     o += enc_proto(e.key + o, f->k.proto);
     o += enc_port(e.key + o, f->k.port);
+    if (fe_has_chain(f)) {
+        enum nft_set_id set;
+        if (f->k.view)
+            set = addr ? (v6 ? NFT_SET_FESC6 : NFT_SET_FESC4) : (v6 ? NFT_SET_FENSC6 : NFT_SET_FENSC4);
+        else
+            set = addr ? (v6 ? NFT_SET_FE6 : NFT_SET_FE4) : (v6 ? NFT_SET_FEN6 : NFT_SET_FEN4);
+        struct nft_elem d = e;
+        if (s->add) {
+            struct nft_lbchain c;
+            fe_lbchain(f, &c);
+            nft_msg_lbchain_name(&c, d.chain, sizeof(d.chain));
+        }
+        if (sink(s, set, &d) < 0)
+            return -1;
+    }
+    if (f->n > 0)
+        return 0;
     enum nft_set_id set;
-    if (f->n > 0) {
-        struct nft_lbchain c;
-        fe_lbchain(f, &c);
-        return sink_fe(s, &c, &e);
-    } else if (f->empty_drop) {
+    if (f->empty_drop) {
         set = addr ? (v6 ? NFT_SET_NOEPD6 : NFT_SET_NOEPD4)
                    : (v6 ? NFT_SET_NPNOEPD6 : NFT_SET_NPNOEPD4);
     } else {
@@ -337,7 +352,7 @@ static int fe_slot(const struct fe *f, uint32_t slot, const struct be *b, struct
         o += enc_ip(e.key + o, f->k.fam, f->k.addr);
     o += enc_proto(e.key + o, f->k.proto);
     o += enc_port(e.key + o, f->k.port);
-    enc_u32(e.key + o, slot);
+    enc_u32(e.key + o, slot + (f->k.view ? NFT_SC_SLOT_BASE : 0));
     o = enc_ip(e.data, f->k.fam, b->addr);
     enc_port(e.data + o, b->port);
     enum nft_set_id set = f->k.kind == FE_ADDR ? (v6 ? NFT_SET_BE6 : NFT_SET_BE4)
@@ -376,10 +391,8 @@ static bool be_in(const struct be *b, const struct be *v, uint32_t n)
 static int fe_diff(const struct fe *o, const struct fe *n, struct elemsink *del,
                    struct elemsink *add)
 {
-    bool head_same = o->n == n->n && (o->n == 0 ? o->empty_drop == n->empty_drop
-                                                : o->timeout == n->timeout);
-    if ((o->n == 0) != (n->n == 0))
-        head_same = false;
+    bool head_same = o->n == n->n && o->empty_drop == n->empty_drop &&
+                     o->timeout == n->timeout && o->masq == n->masq && o->elocal == n->elocal;
     if (!head_same) {
         if (fe_head(o, del) < 0 || fe_head(n, add) < 0)
             return -1;
@@ -536,7 +549,7 @@ static uint32_t pick_backends(const struct nftdp *dp, const struct svcd_endpoint
 /* Adds one frontend to s (takes a copy of the backends in slot order). */
 static int plan_add_fe(struct svcst *s, size_t *cap, const struct fe_key *k, const struct be *want,
                        uint32_t nw, const struct svcst *old, uint32_t timeout, bool empty_drop,
-                       bool cluster)
+                       bool cluster, uint8_t masq, bool elocal)
 {
     for (size_t i = 0; i < s->n; i++)
         if (memcmp(&s->fes[i].k, k, sizeof(*k)) == 0)
@@ -550,6 +563,8 @@ static int plan_add_fe(struct svcst *s, size_t *cap, const struct fe_key *k, con
     f->timeout = nw ? timeout : 0;
     f->empty_drop = empty_drop;
     f->cluster = cluster;
+    f->masq = masq;
+    f->elocal = elocal;
     if (nw) {
         f->be = malloc(nw * sizeof(*f->be));
         if (!f->be)
@@ -580,8 +595,9 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
     const struct svcd_endpoint *eps = store_endpoints_get(dp->st, ns, name, &neps);
     struct svcst *s = calloc(1, sizeof(*s));
     struct be *want = calloc(neps ? neps : 1, sizeof(*want));
+    struct be *want_all = calloc(neps ? neps : 1, sizeof(*want_all));
     size_t cap = 0;
-    if (!s || !want || !(s->key = strdup(key)))
+    if (!s || !want || !want_all || !(s->key = strdup(key)))
         goto fail;
     for (size_t i = 0; i < svc->n_cluster_ips && i < 2; i++)
         s->cips[s->n_cips++] = svc->cluster_ips[i];
@@ -604,6 +620,10 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
             /* ClusterIPs: internalTrafficPolicy */
             bool ilocal = svc->internal_policy == SVCD_POLICY_LOCAL;
             uint32_t nw = pick_backends(dp, eps, neps, pi, af, ilocal, want, &any);
+            /* traffic to a ClusterIP from outside the pod network is
+             * masqueraded (kube-proxy), all of it with --masquerade-all */
+            uint8_t cmasq = dp->cfg.masquerade_all ? NFT_MASQ_ALL
+                          : dp->cfg.n_pod_cidr ? NFT_MASQ_NONPOD : NFT_MASQ_NONE;
             for (size_t c = 0; c < svc->n_cluster_ips; c++) {
                 if (svc->cluster_ips[c].family != af)
                     continue;
@@ -613,11 +633,20 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
                 k.proto = proto;
                 k.port = sp->port;
                 memcpy(k.addr, svc->cluster_ips[c].u.bytes, ipbytes(k.fam));
-                if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, ilocal && any, true) < 0)
+                if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, ilocal && any, true, cmasq,
+                                false) < 0)
                     goto fail;
             }
-            /* external addresses and NodePorts: externalTrafficPolicy */
+            /* external addresses and NodePorts: externalTrafficPolicy.
+             * Cluster: masqueraded, every endpoint. Local: only local
+             * endpoints, client address kept; pods and the node itself
+             * short-circuit to the all-endpoints view (view 1). */
             bool elocal = svc->external_policy == SVCD_POLICY_LOCAL;
+            uint8_t emasq = elocal ? NFT_MASQ_NONE : NFT_MASQ_ALL;
+            uint32_t nall = 0;
+            if (elocal) {
+                nall = pick_backends(dp, eps, neps, pi, af, false, want_all, &any);
+            }
             nw = pick_backends(dp, eps, neps, pi, af, elocal, want, &any);
             for (int list = 0; list < 2; list++) {
                 const struct svcd_ip *ips = list ? svc->lb_ingress_ips : svc->external_ips;
@@ -633,7 +662,12 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
                     k.proto = proto;
                     k.port = sp->port;
                     memcpy(k.addr, ips[e].u.bytes, ipbytes(k.fam));
-                    if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, elocal && any, false) < 0)
+                    if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, elocal && any, false,
+                                    emasq, elocal) < 0)
+                        goto fail;
+                    k.view = 1;
+                    if (nall && plan_add_fe(s, &cap, &k, want_all, nall, old, 0, false, false,
+                                            NFT_MASQ_NONE, false) < 0)
                         goto fail;
                 }
             }
@@ -643,12 +677,18 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
                 k.kind = FE_NODEPORT;
                 k.proto = proto;
                 k.port = sp->node_port;
-                if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, elocal && any, false) < 0)
+                if (plan_add_fe(s, &cap, &k, want, nw, old, timeout, elocal && any, false, emasq,
+                                elocal) < 0)
+                    goto fail;
+                k.view = 1;
+                if (nall && plan_add_fe(s, &cap, &k, want_all, nall, old, 0, false, false,
+                                        NFT_MASQ_NONE, false) < 0)
                     goto fail;
             }
         }
     }
     free(want);
+    free(want_all);
     if (s->n == 0 && s->n_cips == 0) {
         svcst_free_loose(s);
         return NULL;
@@ -660,6 +700,7 @@ static struct svcst *plan_service(const struct nftdp *dp, const char *key, const
     return packed;
 fail:
     free(want);
+    free(want_all);
     svcst_free_loose(s);
     *err = -1;
     return NULL;
@@ -674,7 +715,8 @@ struct sync_ctx {
     size_t n_stg, cap_stg;
     struct hmap *staged_owner;         /* fe_key -> staged index + 1 */
     struct recvec dels[NFT_SET__COUNT], adds[NFT_SET__COUNT];
-    struct hmap *fe_dels, *fe_adds;    /* lb chain -> recvec of fe_<chain> elements */
+    struct nft_lbchain *gone_chains;   /* lb chains deleted by this sync (unused now) */
+    size_t n_gone_chains, cap_gone_chains;
     struct hmap *d_chain;              /* deltas: lb chain -> count */
     struct nft_addrcount d_hairpin, d_cips;
     struct gone_udp *gone;
@@ -722,7 +764,7 @@ static int svcst_refs(struct sync_ctx *sc, const struct svcst *s, intptr_t d)
         return 0;
     for (size_t i = 0; i < s->n; i++) {
         const struct fe *f = &s->fes[i];
-        if (f->n) {
+        if (fe_has_chain(f)) {
             struct nft_lbchain c;
             fe_lbchain(f, &c);
             if (rc_add(sc->d_chain, &c, sizeof(c), d) < 0)
@@ -797,7 +839,7 @@ static int diff_service(struct sync_ctx *sc, uint32_t idx)
 {
     const struct staged *st = &sc->stg[idx];
     const struct svcst *o = sc->full ? NULL : st->old, *n = st->nw;
-    struct elemsink del = { sc->dels, idx, sc->fe_dels }, add = { sc->adds, idx, sc->fe_adds };
+    struct elemsink del = { sc->dels, idx, false }, add = { sc->adds, idx, true };
     if (o) {
         for (size_t i = 0; i < o->n; i++) {
             const struct fe *nf = svcst_find(n, &o->fes[i].k);
@@ -872,10 +914,19 @@ struct chain_emit {
  * change would cost O(Services) per change. Creating them up front is no
  * better: every rule bound to a map makes each element insertion costlier
  * (measured: 64 idle chains made a 10k-Service full sync 8x slower). */
+static void lbchain_objkey(const struct nft_lbchain *c, char *key, size_t len)
+{
+    snprintf(key, len, "l%d:%u:%u:%u:%u:%u", (int)c->kind, c->n, c->timeout, c->masq, c->elocal,
+             c->sc);
+}
+
+/* Creates a load-balancing chain (and its affinity objects) unless it
+ * exists. Chains no frontend uses any more are deleted in the same
+ * transaction (see chain_delta_cb). */
 static int ensure_lbchain(struct sync_ctx *sc, struct nft_batch *b, const struct nft_lbchain *c)
 {
     char key[64];
-    snprintf(key, sizeof(key), "l%d:%u:%u", (int)c->kind, c->n, c->timeout);
+    lbchain_objkey(c, key, sizeof(key));
     if (hmap_get(sc->new_objs, key) || (!sc->full && hmap_get(sc->dp->aff_objs, key)))
         return 0;
     if (c->timeout && ensure_aff_objs(sc, b, c) < 0)
@@ -895,6 +946,16 @@ static int chain_delta_cb(void *ctx, const char *key, void *val)
     intptr_t cur = ce->sc->full ? 0 : (intptr_t)rc_get(ce->sc->dp->rc_chain, &c, sizeof(c));
     if (cur + d > 0 && ensure_lbchain(ce->sc, ce->b, &c) < 0)
         ce->rc = -1;
+    if (cur > 0 && cur + d <= 0) {
+        /* unused now: garbage-collect the chain (after the element
+         * deletions that pointed to it: chains are emitted between them) */
+        struct sync_ctx *sc = ce->sc;
+        if (nft_msg_lbchain_del(ce->b, sc->dp->cfg.nft_table, &c) < 0 ||
+            VEC_RESERVE(sc->gone_chains, sc->n_gone_chains, sc->cap_gone_chains, 8) < 0)
+            ce->rc = -1;
+        else
+            sc->gone_chains[sc->n_gone_chains++] = c;
+    }
     return ce->rc;
 }
 
@@ -966,58 +1027,6 @@ static int emit_elems(struct sync_ctx *sc, struct nft_batch *b, struct recvec *l
     return 0;
 }
 
-struct fe_emit {
-    struct sync_ctx *sc;
-    struct nft_batch *b;
-    bool add;
-};
-
-static int fe_emit_cb(void *ctx, const char *key, void *val)
-{
-    struct fe_emit *fx = ctx;
-    struct nft_lbchain c;
-    memcpy(&c, key, sizeof(c));
-    struct recvec *rv = val;
-    for (size_t off = 0; off < rv->n; off += 200) {
-        size_t cnt = rv->n - off < 200 ? rv->n - off : 200;
-        struct nft_elem *tmp = malloc(cnt * sizeof(*tmp));
-        if (!tmp)
-            return -1;
-        char what[256];
-        size_t wl = 0, named = 0;
-        uint32_t last = UINT32_MAX;
-        what[0] = '\0';
-        for (size_t i = 0; i < cnt; i++) {
-            tmp[i] = rv->v[off + i].e;
-            uint32_t ow = rv->v[off + i].owner;
-            if (ow != last && named < 3 && wl < sizeof(what) - 1) {
-                int r = snprintf(what + wl, sizeof(what) - wl, "%sservice %s", named ? ", " : "",
-                                 fx->sc->stg[ow].key);
-                if (r > 0)
-                    wl += (size_t)r;
-                if (wl >= sizeof(what))
-                    wl = sizeof(what) - 1;
-                named++;
-            }
-            last = ow;
-        }
-        int rc = nft_msg_fe_elems(fx->b, fx->sc->dp->cfg.nft_table, &c, fx->add, tmp, cnt, what);
-        free(tmp);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int free_recvec_cb(void *ctx, const char *key, void *val)
-{
-    (void)ctx; (void)key;
-    struct recvec *rv = val;
-    free(rv->v);
-    free(rv);
-    return 0;
-}
-
 static void sync_ctx_free(struct sync_ctx *sc, bool keep_new)
 {
     for (size_t i = 0; i < sc->n_stg; i++) {
@@ -1030,12 +1039,7 @@ static void sync_ctx_free(struct sync_ctx *sc, bool keep_new)
         free(sc->dels[i].v);
         free(sc->adds[i].v);
     }
-    if (sc->fe_dels)
-        hmap_foreach(sc->fe_dels, free_recvec_cb, NULL);
-    if (sc->fe_adds)
-        hmap_foreach(sc->fe_adds, free_recvec_cb, NULL);
-    hmap_free(sc->fe_dels);
-    hmap_free(sc->fe_adds);
+    free(sc->gone_chains);
     hmap_free(sc->staged_owner);
     hmap_free(sc->d_chain);
     nft_addrcount_clear(&sc->d_hairpin);
@@ -1139,10 +1143,7 @@ static int nftdp_sync(struct nftdp *dp)
     sc.staged_owner = hmap_new();
     sc.d_chain = hmap_new();
     sc.new_objs = hmap_new();
-    sc.fe_dels = hmap_new();
-    sc.fe_adds = hmap_new();
-    if (!sc.staged_owner || !sc.d_chain || !sc.new_objs ||
-        !sc.fe_dels || !sc.fe_adds)
+    if (!sc.staged_owner || !sc.d_chain || !sc.new_objs)
         goto oom;
     /* 1. which Services */
     if (hmap_foreach(dp->pending, stage_key, &sc) != 0)
@@ -1179,17 +1180,18 @@ static int nftdp_sync(struct nftdp *dp)
     if (!b)
         goto oom;
     if (full) {
+        struct nft_ranges rg = { dp->cfg.pod_cidr, dp->cfg.service_cidr, dp->npa,
+                                 dp->cfg.n_pod_cidr, dp->cfg.n_service_cidr, dp->n_npa };
         if (nft_msg_table_reset(b, dp->cfg.nft_table) < 0 ||
-            nft_msg_skeleton(b, dp->cfg.nft_table) < 0)
+            nft_msg_skeleton(b, dp->cfg.nft_table, &rg) < 0)
             goto oom;
     }
+    /* element deletions, then chains (new ones, and unused ones deleted:
+     * no element points to them any more), then element additions */
     struct chain_emit ce = { &sc, b, true, 0 };
-    if (hmap_foreach(sc.d_chain, chain_delta_cb, &ce) != 0)
-        goto oom;
-    struct fe_emit fdel = { &sc, b, false }, fadd = { &sc, b, true };
     if (emit_elems(&sc, b, sc.dels, false) < 0 ||
-        hmap_foreach(sc.fe_dels, fe_emit_cb, &fdel) != 0 ||
-        emit_elems(&sc, b, sc.adds, true) < 0 || hmap_foreach(sc.fe_adds, fe_emit_cb, &fadd) != 0)
+        hmap_foreach(sc.d_chain, chain_delta_cb, &ce) != 0 ||
+        emit_elems(&sc, b, sc.adds, true) < 0)
         goto oom;
     size_t nmsgs = nft_batch_count(b), nbytes = nft_batch_bytes(b);
     if (nmsgs == 0) {
@@ -1232,6 +1234,11 @@ static int nftdp_sync(struct nftdp *dp)
         dp->need_full = true;  /* lost a reference count: rebuild next time */
     if (hmap_foreach(sc.new_objs, merge_obj_cb, dp->aff_objs) != 0)
         dp->need_full = true;
+    for (size_t i = 0; i < sc.n_gone_chains; i++) {
+        char key[64];
+        lbchain_objkey(&sc.gone_chains[i], key, sizeof(key));
+        hmap_del(dp->aff_objs, key);
+    }
     for (size_t i = 0; i < sc.n_stg; i++) {
         struct staged *st = &sc.stg[i];
         struct svcst *old = full ? NULL : hmap_del(dp->svcs, st->key);
@@ -1348,6 +1355,96 @@ static void nftdp_on_drift(void *ctx, const char *what)
     nftdp_arm(dp, 0);
 }
 
+/* The interface of the default route of a family ("" when none), from
+ * /proc/net/route or /proc/net/ipv6_route of svcd's network namespace. */
+static void default_route_iface(int af, char *ifname, size_t len)
+{
+    ifname[0] = '\0';
+    FILE *f = fopen(af == AF_INET6 ? "/proc/net/ipv6_route" : "/proc/net/route", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        char a[64], b[64], c[64], d[64], e[64], g[64], h[64], i[64], j[64];
+        if (af == AF_INET) {
+            /* Iface Destination Gateway Flags RefCnt Use Metric Mask ... */
+            if (sscanf(line, "%63s %63s %63s %63s %63s %63s %63s %63s", a, b, c, d, e, g, h, i) == 8 &&
+                !strcmp(b, "00000000") && !strcmp(i, "00000000")) {
+                snprintf(ifname, len, "%s", a);
+                break;
+            }
+        } else {
+            /* dest plen src splen nexthop metric refcnt use flags iface */
+            char ifn[64];
+            if (sscanf(line, "%63s %63s %63s %63s %63s %63s %63s %63s %63s %63s", a, b, c, d, e, g,
+                       h, i, j, ifn) == 10 &&
+                !strcmp(a, "00000000000000000000000000000000") && !strcmp(b, "00") &&
+                strcmp(ifn, "lo") != 0) {
+                snprintf(ifname, len, "%s", ifn);
+                break;
+            }
+        }
+    }
+    fclose(f);
+}
+
+/* Adds a /32 or /128 for ip to the NodePort address list. */
+static void npa_add_ip(struct nftdp *dp, const struct svcd_ip *ip)
+{
+    if (dp->n_npa >= sizeof(dp->npa) / sizeof(dp->npa[0]))
+        return;
+    struct svcd_cidr *c = &dp->npa[dp->n_npa++];
+    memset(c, 0, sizeof(*c));
+    c->addr = *ip;
+    c->prefix = ip->family == AF_INET6 ? 128 : 32;
+}
+
+/* --nodeport-addresses: the CIDRs given, plus with "primary" (the default
+ * when none is given) the node's primary addresses: --node-ip, otherwise the
+ * first global address of each family on the interface of the default
+ * route. Loopback is never added implicitly. */
+static void nftdp_resolve_npa(struct nftdp *dp)
+{
+    const struct svcd_config *c = &dp->cfg;
+    for (size_t i = 0; i < c->n_nodeport_cidr; i++)
+        dp->npa[dp->n_npa++] = c->nodeport_cidr[i];
+    if (c->n_nodeport_cidr && !c->nodeport_primary)
+        return;
+    if (c->n_node_ip) {
+        for (size_t i = 0; i < c->n_node_ip; i++)
+            npa_add_ip(dp, &c->node_ip[i]);
+        return;
+    }
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) < 0)
+        return;
+    for (int fi = 0; fi < 2; fi++) {
+        int af = fi ? AF_INET6 : AF_INET;
+        char ifname[64];
+        default_route_iface(af, ifname, sizeof(ifname));
+        if (!ifname[0])
+            continue;
+        for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
+            if (!p->ifa_addr || p->ifa_addr->sa_family != af || strcmp(p->ifa_name, ifname))
+                continue;
+            struct svcd_ip ip;
+            memset(&ip, 0, sizeof(ip));
+            ip.family = af;
+            if (af == AF_INET) {
+                memcpy(ip.u.bytes, &((struct sockaddr_in *)(void *)p->ifa_addr)->sin_addr, 4);
+            } else {
+                const struct in6_addr *a6 = &((struct sockaddr_in6 *)(void *)p->ifa_addr)->sin6_addr;
+                if (IN6_IS_ADDR_LINKLOCAL(a6) || IN6_IS_ADDR_LOOPBACK(a6))
+                    continue;
+                memcpy(ip.u.bytes, a6, 16);
+            }
+            npa_add_ip(dp, &ip);
+            break;
+        }
+    }
+    freeifaddrs(ifa);
+}
+
 struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct svcd_config *cfg)
 {
     struct nftdp *dp = calloc(1, sizeof(*dp));
@@ -1360,6 +1457,15 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
     dp->cfg = *cfg;
     if (!dp->cfg.nft_table[0])
         snprintf(dp->cfg.nft_table, sizeof(dp->cfg.nft_table), "svcd");
+    nftdp_resolve_npa(dp);
+    for (size_t i = 0; i < dp->n_npa; i++) {
+        char ab[INET6_ADDRSTRLEN];
+        inet_ntop(dp->npa[i].addr.family, dp->npa[i].addr.u.bytes, ab, sizeof(ab));
+        log_info(MOD, "NodePorts accepted on %s/%d", ab, dp->npa[i].prefix);
+    }
+    if (dp->n_npa == 0)
+        log_warn(MOD, "no NodePort address (no --nodeport-addresses match, no --node-ip, no "
+                      "default route): NodePorts are not reachable");
     dp->nl = nft_sock_open();
     if (!dp->nl) {
         log_err(MOD, "cannot open the netfilter netlink socket: %s", strerror(errno));
@@ -1371,7 +1477,8 @@ struct nftdp *nftdp_new(struct event_base *base, struct store *st, const struct 
     dp->aff_objs = hmap_new();
     dp->pending = hmap_new();
     dp->timer = evtimer_new(base, nftdp_timer_cb, dp);
-    if (!dp->svcs || !dp->owner || !dp->rc_chain || !dp->aff_objs || !dp->pending || !dp->timer) {
+    if (!dp->svcs || !dp->owner || !dp->rc_chain || !dp->aff_objs || !dp->pending ||
+        !dp->timer) {
         log_err(MOD, "out of memory");
         goto fail;
     }

@@ -303,6 +303,7 @@ svcd_start() {
 svcd_start_lab() {
     svcd_start --manifests "$LAB_MANIFESTS" --node-name "$LAB_NODE_NAME" \
         --service-cidr "$LAB_SERVICE_CIDR4" --service-cidr "$LAB_SERVICE_CIDR6" \
+        --node-ip "$LAB_NODEPORT_IP4" --node-ip "$LAB_NODEPORT_IP6" \
         --log-level debug "$@"
 }
 

@@ -106,8 +106,8 @@ it_assert_eq "$total" 1000 "all 1000 connections answered"
 
 # --- the table is svcd's own, listable with nft ---
 t=$(lab_exec_node nft list table inet svcd)
-it_assert_contains "$t" "@fe_lb4_3 goto lb4_3" "nft list shows the rule for 3-endpoint frontends"
-it_assert_contains "$(lab_exec_node nft list set inet svcd fe_lb4_3)" "10.96.0.10 . tcp . 80" \
-    "nft list shows the VIP in the 3-endpoint frontend set"
+it_assert_contains "$t" "ip daddr . meta l4proto . th dport vmap @fe4" "nft list shows the dispatch rule"
+it_assert_contains "$(lab_exec_node nft list map inet svcd fe4)" "10.96.0.10 . tcp . 80 : goto lb4_3" \
+    "nft list shows the VIP dispatched to the 3-endpoint chain"
 it_assert_contains "$t" "numgen random mod 3" "nft list shows the lb chain"
 it_finish

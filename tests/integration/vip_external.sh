@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # vip_external: traffic from outside the node. NodePort on the node's
-# addresses (not on 127.0.0.1), externalIPs, LoadBalancer ingress IPs, the
-# client's source address kept, externalTrafficPolicy: Local (only this
-# node's endpoints; none -> dropped) and internalTrafficPolicy: Local.
+# primary addresses (--node-ip; not on other addresses, not on 127.0.0.1),
+# externalIPs, LoadBalancer ingress IPs, externalTrafficPolicy: Local (only
+# this node's endpoints; none -> dropped) and internalTrafficPolicy: Local.
+# (Source addresses and masquerading: vip_masq.sh.)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 lab_up 2 || it_fail "lab_up 2"
@@ -96,11 +97,14 @@ r=$(ext_curl "http://$np4:30080/"); it_check "ext -> NodePort v4 on the node add
 r=$(ext_curl "http://[$np6]:30080/"); it_check "ext -> NodePort v6 ($r)" in_set "$all" "$r"
 r=$(udp_ask ext "$np4" 30053); it_check "ext -> UDP NodePort ($r)" in_set "$all" "$r"
 r=$(node_curl "http://$np4:30080/"); it_check "node -> its own address:NodePort ($r)" in_set "$all" "$r"
-r=$(node_curl "http://$LAB_NODE_IP4:30080/"); it_check "node -> bridge address:NodePort ($r)" in_set "$all" "$r"
+r=$(node_curl "http://$LAB_NODE_IP4:30080/" 2>&1)
+it_assert_not_contains "$r" "web-" "NodePort is not served on a non-primary address (the bridge)"
 r=$(node_curl "http://127.0.0.1:30080/" 2>&1)
 it_assert_not_contains "$r" "web-" "NodePort is not served on 127.0.0.1"
 c=$(ext_curl "http://$np4:30080/clientip")
-it_assert_eq "$c" "$LAB_EXT_IP4" "NodePort keeps the client source address"
+it_assert_eq "$c" "$LAB_NODE_IP4" "NodePort, externalTrafficPolicy Cluster: client masqueraded"
+c=$(ext_curl "http://$np4:30081/clientip")
+it_assert_eq "$c" "$LAB_EXT_IP4" "NodePort, externalTrafficPolicy Local: client address kept"
 r=$(ext_curl "http://192.0.2.10/"); it_check "ext -> externalIP ($r)" in_set "$all" "$r"
 r=$(pod_curl web-1 "http://192.0.2.10/" -H 'Connection: close'); it_check "pod -> externalIP ($r)" in_set "$all" "$r"
 r=$(ext_curl "http://192.0.2.10:81/" 2>&1)

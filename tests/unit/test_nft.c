@@ -213,11 +213,12 @@ int main(void)
     CHECK(backends(dp, "10.96.0.10", SVCD_PROTO_UDP, 53, buf, sizeof(buf)) == 3 &&
               strstr(buf, "10.244.0.12:5353"), "udp backends: %s", buf);
     out = run("nft list table inet svcd 2>&1");
-    CHECK(strstr(out, "ip daddr . meta l4proto . th dport @fe_lb4_3 goto lb4_3"),
-          "services rule for 3-endpoint frontends:\n%s", out);
-    out = run("nft list set inet svcd fe_lb4_3 2>&1");
-    CHECK(strstr(out, "10.96.0.10 . tcp . 80") && strstr(out, "10.96.0.10 . udp . 53"),
-          "both frontends in fe_lb4_3:\n%s", out);
+    CHECK(strstr(out, "ip daddr . meta l4proto . th dport vmap @fe4"),
+          "services dispatch rule:\n%s", out);
+    out = run("nft list map inet svcd fe4 2>&1");
+    CHECK(strstr(out, "10.96.0.10 . tcp . 80 : goto lb4_3") &&
+              strstr(out, "10.96.0.10 . udp . 53 : goto lb4_3"),
+          "both frontends dispatched to lb4_3:\n%s", out);
     out = run("nft list table inet svcd 2>&1");
     CHECK(strstr(out, "chain lb4_3"), "lb chain lb4_3");
     CHECK(strstr(out, "numgen random mod 3"), "numgen mod 3");
@@ -237,16 +238,14 @@ int main(void)
               strcmp(buf, "10.244.0.13:8080 10.244.0.12:8080") == 0,
           "last slot moved into the freed one: %s", buf);
     out = run("nft list table inet svcd 2>&1");
-    CHECK(strstr(run("nft list set inet svcd fe_lb4_2 2>&1"), "10.96.0.10 . tcp . 80"),
-          "frontend moved to fe_lb4_2");
-    CHECK(!strstr(run("nft list set inet svcd fe_lb4_3 2>&1"), "10.96.0.10"),
-          "and out of fe_lb4_3");
+    CHECK(strstr(run("nft list map inet svcd fe4 2>&1"), "10.96.0.10 . tcp . 80 : goto lb4_2"),
+          "frontend re-pointed to lb4_2");
     out = run("nft list table inet svcd 2>&1");
-    CHECK(strstr(out, "chain lb4_3 {"), "lb4_3 kept for reuse (no per-change chain churn)");
+    CHECK(!strstr(out, "chain lb4_3 {"), "unused lb4_3 garbage-collected");
     CHECK(!strstr(out, "10.244.0.11"), "removed endpoint gone everywhere");
     struct nftdp_stats stt;
     nftdp_get_stats(dp, &stt);
-    CHECK(stt.last_batch_msgs > 0 && stt.last_batch_msgs < 12, "incremental batch: %zu msgs",
+    CHECK(stt.last_batch_msgs > 0 && stt.last_batch_msgs < 16, "incremental batch: %zu msgs",
           stt.last_batch_msgs);
 
     /* ---- 3. no endpoints: reject entries, unknown port check ---- */
@@ -292,18 +291,21 @@ int main(void)
         fputs(run("bash /tmp/nftw/dbg.sh"), stderr);
     out = run("nft list table inet svcd 2>&1");
     CHECK(strstr(out, "chain lb6_1_a60"), "v6 affinity chain");
-    CHECK(strstr(out, "chain lbn4_1_a60"), "nodeport affinity chain");
-    CHECK(strstr(run("nft list set inet svcd fe_lbn4_1_a60 2>&1"), "tcp . 30080"), "NodePort frontend");
-    CHECK(strstr(run("nft list set inet svcd fe_lb6_1_a60 2>&1"), "fd00:10:96::30 . tcp . 80"),
+    CHECK(strstr(out, "chain lbn4_1_a60_ma"), "nodeport affinity chain (masquerading)");
+    CHECK(strstr(run("nft list map inet svcd fen4 2>&1"), "tcp . 30080 : goto lbn4_1_a60_ma"),
+          "NodePort frontend");
+    CHECK(strstr(run("nft list map inet svcd fe6 2>&1"), "fd00:10:96::30 . tcp . 80 : goto lb6_1_a60"),
           "v6 frontend");
-    CHECK(strstr(run("nft list set inet svcd fe_lb4_1_a60 2>&1"), "10.96.0.30 . sctp . 9999") &&
-              strstr(run("nft list set inet svcd fe_lbn4_1_a60 2>&1"), "sctp . 30099"),
+    CHECK(strstr(run("nft list map inet svcd fe4 2>&1"), "192.0.2.5 . tcp . 80 : goto lb4_1_a60_ma"),
+          "externalIP frontend: policy Cluster masquerades");
+    CHECK(strstr(run("nft list map inet svcd fe4 2>&1"), "10.96.0.30 . sctp . 9999 : goto lb4_1_a60") &&
+              strstr(run("nft list map inet svcd fen4 2>&1"), "sctp . 30099 : goto lbn4_1_a60_ma"),
           "SCTP ClusterIP and NodePort frontends");
     out = run("nft list table inet svcd 2>&1");  /* run() reuses one buffer */
     CHECK(strstr(out, "10.96.0.30 . sctp . 9999 . 0x00000000 : 10.244.0.21 . 9999"),
           "SCTP backend programmed");
-    CHECK(strstr(out, "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport "
-                      "@fe_lbn4_1_a60 goto lbn4_1_a60"), "NodePort rule");
+    CHECK(strstr(out, "ip daddr @npa4 meta l4proto . th dport vmap @fen4"), "NodePort rule");
+    CHECK(strstr(out, "meta mark set meta mark | 0x00004000"), "masquerade mark rule");
     CHECK(strstr(out, "update @aff6_0 { ip6 saddr . ip6 daddr . meta l4proto . th dport timeout 1m }"),
           "affinity update rule");
     if (failed)
