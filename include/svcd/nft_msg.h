@@ -25,14 +25,11 @@ enum nft_set_id {
     NFT_SET_BE6,
     NFT_SET_BNP4,      /* map   inet_proto . inet_service . mark(slot) : ipv4_addr . inet_service */
     NFT_SET_BNP6,
-    NFT_SET_NOEPR4,    /* set   ipv4_addr . inet_proto . inet_service: no endpoint, reject  */
-    NFT_SET_NOEPR6,
-    NFT_SET_NOEPD4,    /* set   ... no local endpoint (policy Local): drop                  */
-    NFT_SET_NOEPD6,
-    NFT_SET_NPNOEPR4,  /* set   inet_proto . inet_service: NodePort without endpoint, reject */
-    NFT_SET_NPNOEPR6,
-    NFT_SET_NPNOEPD4,  /* set   inet_proto . inet_service: NodePort, no local endpoint, drop */
-    NFT_SET_NPNOEPD6,
+    NFT_SET_NOEP4,     /* vmap  ipv4_addr . inet_proto . inet_service : goto do_reject (no
+                              endpoint) | drop (no local endpoint, policy Local)      */
+    NFT_SET_NOEP6,
+    NFT_SET_NPNOEP4,   /* vmap  inet_proto . inet_service : the same for NodePorts       */
+    NFT_SET_NPNOEP6,
     NFT_SET_PORTS4,    /* set   ipv4_addr . inet_proto . inet_service (ClusterIP ports) */
     NFT_SET_PORTS6,
     NFT_SET_CIPS4,     /* set   ipv4_addr (ClusterIPs)                                 */
@@ -104,7 +101,7 @@ const char *nft_msg_lbchain_name(const struct nft_lbchain *c, char *buf, size_t 
 struct nft_elem {
     uint8_t key[32];       /* longest key: ipv6 hairpin, 32 bytes */
     uint8_t data[20];
-    char chain[40];        /* verdict maps: goto this chain */
+    char chain[40];        /* verdict maps: goto this chain ("" = drop) */
 };
 
 /* add table inet T; delete table inet T  (the first half of "replace all") */

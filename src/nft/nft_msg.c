@@ -60,14 +60,10 @@ static const struct set_def nft_sets[NFT_SET__COUNT] = {
     [NFT_SET_BE6] = { "be6", { C_IP6, C_PROTO, C_PORT, C_SLOT }, { C_IP6, C_PORT }, false, false },
     [NFT_SET_BNP4] = { "bnp4", { C_PROTO, C_PORT, C_SLOT }, { C_IP4, C_PORT }, false, false },
     [NFT_SET_BNP6] = { "bnp6", { C_PROTO, C_PORT, C_SLOT }, { C_IP6, C_PORT }, false, false },
-    [NFT_SET_NOEPR4] = { "noep_reject4", { C_IP4, C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NOEPR6] = { "noep_reject6", { C_IP6, C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NOEPD4] = { "noep_drop4", { C_IP4, C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NOEPD6] = { "noep_drop6", { C_IP6, C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NPNOEPR4] = { "np_noep_reject4", { C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NPNOEPR6] = { "np_noep_reject6", { C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NPNOEPD4] = { "np_noep_drop4", { C_PROTO, C_PORT }, { C_END }, false, false },
-    [NFT_SET_NPNOEPD6] = { "np_noep_drop6", { C_PROTO, C_PORT }, { C_END }, false, false },
+    [NFT_SET_NOEP4] = { "noep4", { C_IP4, C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_NOEP6] = { "noep6", { C_IP6, C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_NPNOEP4] = { "np_noep4", { C_PROTO, C_PORT }, { C_END }, true, false },
+    [NFT_SET_NPNOEP6] = { "np_noep6", { C_PROTO, C_PORT }, { C_END }, true, false },
     [NFT_SET_PORTS4] = { "ports4", { C_IP4, C_PROTO, C_PORT }, { C_END }, false, false },
     [NFT_SET_PORTS6] = { "ports6", { C_IP6, C_PROTO, C_PORT }, { C_END }, false, false },
     [NFT_SET_CIPS4] = { "cips4", { C_IP4 }, { C_END }, false, false },
@@ -555,45 +551,36 @@ static int emit_ranges(struct nft_batch *b, const char *table, enum nft_set_id i
 
 #define NEWRULE(r) do { if (!((r) = nftnl_rule_alloc())) return -1; } while (0)
 
-/* The filter-side checks: no-endpoint services and unknown ClusterIP ports. */
-/* The filter-side checks: no-endpoint services and unknown ClusterIP ports. */
+/* The filter-side checks: no-endpoint services and unknown ClusterIP ports.
+ * The base chains jump here for new connections only (ct state new). */
 static int emit_filter_check(struct nft_batch *b, const char *table)
 {
     struct nftnl_rule *r;
     static const enum field fk[] = { F_DADDR, F_PROTO, F_DPORT };
     static const enum field fn[] = { F_PROTO, F_DPORT };
     for (int v6 = 0; v6 <= 1; v6++) {
-        /* ClusterIP/external address frontends without (local) endpoints:
-         * nft add rule inet T filter_check ct state new meta nfproto ipv4
-         *     ip daddr . meta l4proto . th dport @noep_reject4 goto do_reject
-         * nft add rule inet T filter_check ct state new meta nfproto ipv4
-         *     ip daddr . meta l4proto . th dport @noep_drop4 drop
-         * and the same for NodePorts (ip daddr @npa4):
-         * ... meta l4proto . th dport @np_noep_reject4 goto do_reject / @np_noep_drop4 drop */
+        /* frontends without (local) endpoints: reject, or drop (policy Local)
+         * nft add rule inet T filter_check meta nfproto ipv4
+         *     ip daddr . meta l4proto . th dport vmap @noep4
+         * nft add rule inet T filter_check meta nfproto ipv4 ip daddr @npa4
+         *     meta l4proto . th dport vmap @np_noep4 */
         for (int np = 0; np <= 1; np++) {
-            for (int drop = 0; drop <= 1; drop++) {
-                enum nft_set_id set = np ? (drop ? (v6 ? NFT_SET_NPNOEPD6 : NFT_SET_NPNOEPD4)
-                                                 : (v6 ? NFT_SET_NPNOEPR6 : NFT_SET_NPNOEPR4))
-                                         : (drop ? (v6 ? NFT_SET_NOEPD6 : NFT_SET_NOEPD4)
-                                                 : (v6 ? NFT_SET_NOEPR6 : NFT_SET_NOEPR4));
-                uint32_t reg = R(0);
-                NEWRULE(r);
-                if (ex_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) < 0 ||
-                    ex_nfproto(r, v6) < 0 || (np && ex_npaddr(r, v6) < 0) ||
-                    ex_load(r, v6, np ? fn : fk, np ? 2 : 3, &reg) < 0 ||
-                    ex_lookup(r, set, R(0), -1, false) < 0 ||
-                    ex_verdict(r, drop ? NF_DROP : NFT_GOTO, drop ? NULL : "do_reject") < 0)
-                    goto fail;
-                if (emit_rule(b, table, r, "filter_check", nft_sets[set].name) < 0)
-                    return -1;
-            }
+            enum nft_set_id set = np ? (v6 ? NFT_SET_NPNOEP6 : NFT_SET_NPNOEP4)
+                                     : (v6 ? NFT_SET_NOEP6 : NFT_SET_NOEP4);
+            uint32_t reg = R(0);
+            NEWRULE(r);
+            if (ex_nfproto(r, v6) < 0 || (np && ex_npaddr(r, v6) < 0) ||
+                ex_load(r, v6, np ? fn : fk, np ? 2 : 3, &reg) < 0 ||
+                ex_lookup(r, set, R(0), NFT_REG_VERDICT, false) < 0)
+                goto fail;
+            if (emit_rule(b, table, r, "filter_check", nft_sets[set].name) < 0)
+                return -1;
         }
-        /* nft add rule inet T filter_check ct state new meta nfproto ipv4
+        /* nft add rule inet T filter_check meta nfproto ipv4
          *     ip daddr @cips4 ip daddr . meta l4proto . th dport != @ports4 goto do_reject */
         uint32_t reg = R(0);
         NEWRULE(r);
-        if (ex_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) < 0 || ex_nfproto(r, v6) < 0 ||
-            ex_load(r, v6, fk, 3, &reg) < 0 ||
+        if (ex_nfproto(r, v6) < 0 || ex_load(r, v6, fk, 3, &reg) < 0 ||
             ex_lookup(r, v6 ? NFT_SET_CIPS6 : NFT_SET_CIPS4, R(0), -1, false) < 0 ||
             ex_lookup(r, v6 ? NFT_SET_PORTS6 : NFT_SET_PORTS4, R(0), -1, true) < 0 ||
             ex_verdict(r, NFT_GOTO, "do_reject") < 0)
@@ -755,8 +742,12 @@ int nft_msg_skeleton(struct nft_batch *b, const char *table, const struct nft_ra
         if (emit_chain(b, table, base[i].name, true, base[i].type, base[i].hook, base[i].prio) < 0)
             return -1;
         if (base[i].jump) {
+            /* nft add rule inet T filter_input ct state new jump filter_check
+             * nft add rule inet T nat_output jump services */
+            bool filter = !strcmp(base[i].type, "filter");
             NEWRULE(r);
-            if (ex_verdict(r, NFT_JUMP, base[i].jump) < 0)
+            if ((filter && ex_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_NEW)) < 0) ||
+                ex_verdict(r, NFT_JUMP, base[i].jump) < 0)
                 goto fail;
             if (emit_rule(b, table, r, base[i].name, base[i].jump) < 0)
                 return -1;
@@ -1122,7 +1113,9 @@ int nft_msg_elems(struct nft_batch *b, const char *table, enum nft_set_id set, b
                 return -1;
             }
             nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i].key, (uint32_t)klen);
-            if (add && d->vmap) {
+            if (add && d->vmap && !elems[i].chain[0]) {
+                nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NF_DROP);
+            } else if (add && d->vmap) {
                 nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)NFT_GOTO);
                 nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, elems[i].chain);
             } else if (add && dlen) {

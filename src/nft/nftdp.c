@@ -321,14 +321,12 @@ static int fe_head(const struct fe *f, struct elemsink *s)
     }
     if (f->n > 0)
         return 0;
-    enum nft_set_id set;
-    if (f->empty_drop) {
-        set = addr ? (v6 ? NFT_SET_NOEPD6 : NFT_SET_NOEPD4)
-                   : (v6 ? NFT_SET_NPNOEPD6 : NFT_SET_NPNOEPD4);
-    } else {
-        set = addr ? (v6 ? NFT_SET_NOEPR6 : NFT_SET_NOEPR4)
-                   : (v6 ? NFT_SET_NPNOEPR6 : NFT_SET_NPNOEPR4);
-    }
+    /* no (local) endpoint: noep4 { 10.96.0.30 . tcp . 443 : goto do_reject }, or : drop
+     * for policy Local with endpoints elsewhere */
+    enum nft_set_id set = addr ? (v6 ? NFT_SET_NOEP6 : NFT_SET_NOEP4)
+                               : (v6 ? NFT_SET_NPNOEP6 : NFT_SET_NPNOEP4);
+    if (s->add && !f->empty_drop)
+        snprintf(e.chain, sizeof(e.chain), "do_reject");
     return sink(s, set, &e);
 }
 

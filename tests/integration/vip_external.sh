@@ -116,8 +116,8 @@ t0=$(date +%s%N)
 ext_curl "http://$np4:30083/" >/dev/null 2>&1
 rc=$? t1=$(date +%s%N)
 it_assert_eq "$rc/$(( (t1 - t0) / 1000000 < 1000 ))" "7/1" "NodePort without endpoints: connection refused at once"
-it_assert_contains "$(lab_exec_node nft list set inet svcd np_noep_reject4)" "tcp . 30083" \
-    "... by svcd's reject rule (np_noep_reject4)"
+it_assert_contains "$(lab_exec_node nft list map inet svcd np_noep4)" "tcp . 30083 : goto do_reject" \
+    "... by svcd's reject rule (np_noep4)"
 
 # externalTrafficPolicy: Local -> only this node's endpoints
 ok=1 n=0

@@ -255,10 +255,10 @@ int main(void)
     CHECK(nftdp_sync_now(dp) == 0, "sync empty svc: %s", nftdp_last_error(dp));
     CHECK(backends(dp, "10.96.0.20", SVCD_PROTO_TCP, 80, buf, sizeof(buf)) == 0,
           "empty frontend programmed with 0 backends");
-    out = run("nft list set inet svcd noep_reject4 2>&1");
-    CHECK(strstr(out, "10.96.0.20 . tcp . 80"), "noep_reject4:\n%s", out);
+    out = run("nft list map inet svcd noep4 2>&1");
+    CHECK(strstr(out, "10.96.0.20 . tcp . 80 : goto do_reject"), "noep4:\n%s", out);
     out = run("nft list table inet svcd 2>&1");
-    CHECK(count_of(out, "10.96.0.20 . tcp . 80") == 2, "only in noep_reject4 and ports4");
+    CHECK(count_of(out, "10.96.0.20 . tcp . 80") == 2, "only in noep4 and ports4");
     out = run("nft list set inet svcd cips4 2>&1");
     CHECK(strstr(out, "10.96.0.20") && strstr(out, "10.96.0.10"), "cips4:\n%s", out);
 
