@@ -20,7 +20,7 @@
 set -u
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${SVCD_BUILD:-$SRC/build}
-COUNT=50000 REPS=5 OLD=""
+COUNT=50000 REPS=7 OLD=""
 while [[ $# -gt 0 ]]; do
     case $1 in
     --count) COUNT=$2; shift ;;
@@ -114,7 +114,7 @@ for ((r = 0; r < REPS; r++)); do
     for tg in $TARGETS; do
         for k in $KINDS; do
             ip netns exec "$P-$k" conntrack -F >/dev/null 2>&1
-            ip netns exec "$P-$k" "$BUILD/nftpkt" 192.168.99.1 "$(target_ip "$tg")" 80 "$COUNT" \
+            ip netns exec "$P-$k" taskset -c 1 "$BUILD/nftpkt" 192.168.99.1 "$(target_ip "$tg")" 80 "$COUNT" \
                 >>"$TMP/r-$k-$tg" 2>>"$TMP/nftpkt.err"
         done
     done

@@ -97,6 +97,9 @@ struct nft_lbchain {
  * "lb4_2_sc") into buf (>= 48 bytes). */
 const char *nft_msg_lbchain_name(const struct nft_lbchain *c, char *buf, size_t len);
 
+/* Name of the affinity set of slot k of a kind ("aff4_3", "naff6_0"). */
+void nft_msg_affset_name(enum nft_lb_kind kind, uint32_t k, char *buf, size_t len);
+
 /* One element: key (and data for maps). */
 struct nft_elem {
     uint8_t key[32];       /* longest key: ipv6 hairpin, 32 bytes */

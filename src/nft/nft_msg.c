@@ -773,7 +773,7 @@ static bool lb_np(enum nft_lb_kind k)
     return k == NFT_LB_NP4 || k == NFT_LB_NP6;
 }
 
-static void affset_name(enum nft_lb_kind kind, uint32_t k, char *buf, size_t len)
+void nft_msg_affset_name(enum nft_lb_kind kind, uint32_t k, char *buf, size_t len)
 {
     static const char *p[] = { "aff4", "aff6", "naff4", "naff6" };
     snprintf(buf, len, "%s_%u", p[kind], k);
@@ -796,7 +796,7 @@ static uint32_t batch_set_id = 1000;
 int nft_msg_affset_add(struct nft_batch *b, const char *table, enum nft_lb_kind kind, uint32_t k)
 {
     char name[40];
-    affset_name(kind, k, name, sizeof(name));
+    nft_msg_affset_name(kind, k, name, sizeof(name));
     enum comp vip4[] = { C_IP4, C_IP4, C_PROTO, C_PORT, C_END, C_END };
     enum comp vip6[] = { C_IP6, C_IP6, C_PROTO, C_PORT, C_END, C_END };
     enum comp np4[] = { C_IP4, C_PROTO, C_PORT, C_END, C_END, C_END };
@@ -873,7 +873,7 @@ int nft_msg_slotchain_add(struct nft_batch *b, const char *table, enum nft_lb_ki
 {
     char name[48], set[40];
     slotchain_name(kind, k, timeout, name, sizeof(name));
-    affset_name(kind, k, set, sizeof(set));
+    nft_msg_affset_name(kind, k, set, sizeof(set));
     int v6 = lb_v6(kind);
     bool np = lb_np(kind);
     struct nftnl_rule *r;
@@ -1001,7 +1001,7 @@ static int lbchain_body(struct nft_batch *b, const char *table, const struct nft
      *     th dport @aff4_1 goto lb4s1_a60 */
     for (uint32_t k = 0; k < c->n; k++) {
         char set[40], slot[48];
-        affset_name(c->kind, k, set, sizeof(set));
+        nft_msg_affset_name(c->kind, k, set, sizeof(set));
         slotchain_name(c->kind, k, c->timeout, slot, sizeof(slot));
         NEWRULE(r);
         uint32_t reg = R(0);

@@ -32,6 +32,7 @@
 #include "svcd/metrics.h"
 #include "svcd/nft.h"
 #include "svcd/nft_addrcount.h"
+#include "svcd/nft_affinity.h"
 #include "svcd/nft_batch.h"
 #include "svcd/nft_conntrack.h"
 #include "svcd/nft_watch.h"
@@ -706,6 +707,13 @@ fail:
 
 /* ---- sync -------------------------------------------------------------------- */
 
+/* Affinity entries to remove after the commit: slot `slot` of a frontend. */
+struct aff_purge {
+    enum nft_lb_kind kind;
+    uint32_t slot;
+    struct nft_aff_match m;
+};
+
 struct sync_ctx {
     struct nftdp *dp;
     bool full;
@@ -714,6 +722,8 @@ struct sync_ctx {
     struct hmap *staged_owner;         /* fe_key -> staged index + 1 */
     struct recvec dels[NFT_SET__COUNT], adds[NFT_SET__COUNT];
     struct nft_lbchain *gone_chains;   /* lb chains deleted by this sync (unused now) */
+    struct aff_purge *purge;           /* affinity state of changed frontends/slots */
+    size_t n_purge, cap_purge;
     size_t n_gone_chains, cap_gone_chains;
     struct hmap *d_chain;              /* deltas: lb chain -> count */
     struct nft_addrcount d_hairpin, d_cips;
@@ -832,6 +842,35 @@ static int note_gone_udp(struct sync_ctx *sc, const struct fe *o, const struct f
     return 0;
 }
 
+/* Records the affinity entries of an old frontend that must go: all its
+ * slots when it is gone or loses affinity, otherwise the slots whose
+ * endpoint changed (kube-proxy deletes a removed endpoint's affinity set). */
+static int note_aff_purge(struct sync_ctx *sc, const struct fe *o, const struct fe *n)
+{
+    if (!o->timeout || o->k.view)
+        return 0;
+    bool all = !n || n->timeout != o->timeout || n->n == 0;
+    struct nft_lbchain c;
+    fe_lbchain(o, &c);
+    for (uint32_t k = 0; k < o->n; k++) {
+        if (!all && k < n->n && be_eq(&o->be[k], &n->be[k]))
+            continue;
+        if (VEC_RESERVE(sc->purge, sc->n_purge, sc->cap_purge, 8) < 0)
+            return -1;
+        struct aff_purge *p = &sc->purge[sc->n_purge++];
+        memset(p, 0, sizeof(*p));
+        p->kind = c.kind;
+        p->slot = k;
+        size_t off = 0;
+        if (o->k.kind == FE_ADDR)
+            off += enc_ip(p->m.fe + off, o->k.fam, o->k.addr);
+        off += enc_proto(p->m.fe + off, o->k.proto);
+        off += enc_port(p->m.fe + off, o->k.port);
+        p->m.len = (uint8_t)off;
+    }
+    return 0;
+}
+
 /* Element changes of one staged Service. */
 static int diff_service(struct sync_ctx *sc, uint32_t idx)
 {
@@ -841,7 +880,7 @@ static int diff_service(struct sync_ctx *sc, uint32_t idx)
     if (o) {
         for (size_t i = 0; i < o->n; i++) {
             const struct fe *nf = svcst_find(n, &o->fes[i].k);
-            if (note_gone_udp(sc, &o->fes[i], nf) < 0)
+            if (note_gone_udp(sc, &o->fes[i], nf) < 0 || note_aff_purge(sc, &o->fes[i], nf) < 0)
                 return -1;
             if (nf) {
                 if (fe_diff(&o->fes[i], nf, &del, &add) < 0)
@@ -1038,6 +1077,7 @@ static void sync_ctx_free(struct sync_ctx *sc, bool keep_new)
         free(sc->adds[i].v);
     }
     free(sc->gone_chains);
+    free(sc->purge);
     hmap_free(sc->staged_owner);
     hmap_free(sc->d_chain);
     nft_addrcount_clear(&sc->d_hairpin);
@@ -1111,6 +1151,44 @@ static void nftdp_update_gauges(struct nftdp *dp)
     dp->stats.lb_chains = hmap_count(dp->rc_chain);
     metric_set(dp->m_svcs, (double)dp->stats.services);
     metric_set(dp->m_eps, (double)dp->stats.backends);
+}
+
+/* After a commit: deletes the affinity entries noted by note_aff_purge,
+ * one listing per affected set. Best effort: a failure is logged. */
+static void nftdp_affinity_cleanup(struct nftdp *dp, const struct sync_ctx *sc)
+{
+    for (size_t i = 0; i < sc->n_purge; i++) {
+        const struct aff_purge *p = &sc->purge[i];
+        bool first = true;
+        for (size_t j = 0; j < i && first; j++)
+            if (sc->purge[j].kind == p->kind && sc->purge[j].slot == p->slot)
+                first = false;
+        if (!first)
+            continue;  /* this set was handled with an earlier entry */
+        char key[32], set[40], err[256] = "";
+        snprintf(key, sizeof(key), "s%d:%u", (int)p->kind, p->slot);
+        if (!hmap_get(dp->aff_objs, key))
+            continue;
+        struct nft_aff_match *m = malloc((sc->n_purge - i) * sizeof(*m));
+        if (!m)
+            return;
+        size_t nm = 0;
+        for (size_t j = i; j < sc->n_purge; j++)
+            if (sc->purge[j].kind == p->kind && sc->purge[j].slot == p->slot)
+                m[nm++] = sc->purge[j].m;
+        bool v6 = p->kind == NFT_LB_VIP6 || p->kind == NFT_LB_NP6;
+        bool np = p->kind == NFT_LB_NP4 || p->kind == NFT_LB_NP6;
+        size_t ipl = v6 ? 16 : 4;
+        size_t klen = ipl + (np ? 0 : ipl) + 8;
+        nft_msg_affset_name(p->kind, p->slot, set, sizeof(set));
+        int n = nft_affinity_purge(dp->nl, dp->cfg.nft_table, set, klen, ipl, m, nm, err,
+                                   sizeof(err));
+        free(m);
+        if (n < 0)
+            log_warn(MOD, "affinity entries of changed Services not removed from %s: %s", set, err);
+        else if (n > 0)
+            log_debug(MOD, "removed %d affinity entries from %s", n, set);
+    }
 }
 
 /* Queues the clean-up of the UDP endpoints that left; the cleaner works on
@@ -1263,6 +1341,7 @@ static int nftdp_sync(struct nftdp *dp)
         }
     }
     nftdp_conntrack_cleanup(dp, &sc);
+    nftdp_affinity_cleanup(dp, &sc);
     hmap_free(dp->pending);
     dp->pending = hmap_new();
     dp->need_full = false;
