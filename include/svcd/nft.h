@@ -83,4 +83,12 @@ int nftdp_frontend_backends(const struct nftdp *dp, int family, const struct svc
                             enum svcd_proto proto, uint16_t port, struct svcd_ip *ips,
                             uint16_t *ports, size_t max);
 
+/* The plan of one Service as text, without touching the kernel (a pure
+ * function of the store and cfg, for tests without root): one line per
+ * frontend, "<addr|*> <proto> <port>[ sc] -> <lb chain>|reject|drop
+ * [<backend> ...]", e.g. "10.96.0.10 6 80 -> lb4_2_mp 10.244.0.11:8080
+ * 10.244.0.12:8080". Returns the number of frontends, -1 on ENOMEM. */
+int nftdp_plan_text(const struct svcd_config *cfg, struct store *st, const char *ns,
+                    const char *name, char *out, size_t len);
+
 #endif

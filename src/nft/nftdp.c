@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <malloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1701,4 +1702,64 @@ int nftdp_frontend_backends(const struct nftdp *dp, int family, const struct svc
         ports[i] = f->be[i].port;
     }
     return (int)f->n;
+}
+
+/* Appends to a text buffer, truncating. */
+static void txt_add(char *out, size_t len, size_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void txt_add(char *out, size_t len, size_t *o, const char *fmt, ...)
+{
+    if (*o >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(out + *o, len - *o, fmt, ap);
+    va_end(ap);
+    if (r > 0)
+        *o = *o + (size_t)r < len ? *o + (size_t)r : len;
+}
+
+int nftdp_plan_text(const struct svcd_config *cfg, struct store *st, const char *ns,
+                    const char *name, char *out, size_t len)
+{
+    struct nftdp *dp = calloc(1, sizeof(*dp));
+    if (!dp)
+        return -1;
+    dp->cfg = *cfg;
+    dp->st = st;
+    char key[600];
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    int err = 0;
+    struct svcst *s = plan_service(dp, key, NULL, &err);
+    free(dp);
+    if (err)
+        return -1;
+    size_t o = 0;
+    if (len)
+        out[0] = '\0';
+    int n = s ? (int)s->n : 0;
+    for (int i = 0; i < n; i++) {
+        const struct fe *f = &s->fes[i];
+        char ab[INET6_ADDRSTRLEN] = "*", chain[48];
+        if (f->k.kind == FE_ADDR)
+            inet_ntop(f->k.fam == 6 ? AF_INET6 : AF_INET, f->k.addr, ab, sizeof(ab));
+        struct nft_lbchain c;
+        fe_lbchain(f, &c);
+        if (fe_has_chain(f))
+            nft_msg_lbchain_name(&c, chain, sizeof(chain));
+        else
+            snprintf(chain, sizeof(chain), "%s", f->empty_drop ? "drop" : "reject");
+        txt_add(out, len, &o, "%s %u %u%s -> %s", ab, f->k.proto, f->k.port,
+                f->k.view ? " sc" : "", chain);
+        if (f->n == 0 && fe_has_chain(f))
+            txt_add(out, len, &o, " (%s)", f->empty_drop ? "drop" : "reject");
+        for (uint32_t j = 0; j < f->n; j++) {
+            char bb[INET6_ADDRSTRLEN];
+            inet_ntop(f->k.fam == 6 ? AF_INET6 : AF_INET, f->be[j].addr, bb, sizeof(bb));
+            txt_add(out, len, &o, " %s:%u", bb, f->be[j].port);
+        }
+        txt_add(out, len, &o, "\n");
+    }
+    svcst_free(s);
+    return n;
 }

@@ -175,9 +175,66 @@ static void test_addrcount(void)
     CHECK(nft_addrcount_count(&t) == 0, "addrcount cleared");
 }
 
+/* The planner without the kernel: masquerade classes, traffic policies and
+ * the short-circuit view, from a store snapshot (runs without root). */
+static void test_plan(void)
+{
+    struct store *st = store_new();
+    struct svcd_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.node_name, sizeof(cfg.node_name), "node1");
+    svcd_cidr_parse("10.244.0.0/16", &cfg.pod_cidr[0]);
+    cfg.n_pod_cidr = 1;
+    testutil_load_yaml(st, WEB);
+    testutil_load_yaml(st, POD("a", "{app: web}", "10.244.0.11", "") POD("b", "{app: web}", "10.244.0.12", ""));
+    testutil_load_yaml(st,
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: far, labels: {app: web}}\n"
+        "spec:\n  nodeName: node2\n  containers:\n  - name: c\n    ports:\n"
+        "    - {name: http, containerPort: 8080}\nstatus:\n  phase: Running\n  podIP: 10.244.1.9\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: loc}\n"
+        "spec:\n  type: LoadBalancer\n  clusterIP: 10.96.0.40\n  externalTrafficPolicy: Local\n"
+        "  selector: {app: web}\n  ports:\n  - {port: 80, targetPort: http, nodePort: 30080}\n"
+        "status: {loadBalancer: {ingress: [{ip: 192.0.2.20}]}}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: cl}\n"
+        "spec:\n  type: NodePort\n  clusterIP: 10.96.0.41\n  externalIPs: [192.0.2.21]\n"
+        "  selector: {app: web}\n  ports:\n  - {port: 80, targetPort: http, nodePort: 30081}\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: far2, labels: {app: far}}\n"
+        "spec:\n  nodeName: node2\n  containers:\n  - name: c\n    ports:\n"
+        "    - {name: http, containerPort: 8080}\nstatus:\n  phase: Running\n  podIP: 10.244.1.10\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: locfar}\n"
+        "spec:\n  type: NodePort\n  clusterIP: 10.96.0.42\n  externalTrafficPolicy: Local\n"
+        "  selector: {app: far}\n  ports:\n  - {port: 80, targetPort: http, nodePort: 30082}\n");
+    char out[4096];
+    CHECK(nftdp_plan_text(&cfg, st, "default", "web", out, sizeof(out)) == 2, "web: 2 frontends");
+    CHECK(strstr(out, "10.96.0.10 6 80 -> lb4_3_mp 10.244.0.11:8080 10.244.0.12:8080 10.244.1.9:8080\n"),
+          "ClusterIP with --pod-cidr: non-pod sources masqueraded:\n%s", out);
+    CHECK(nftdp_plan_text(&cfg, st, "default", "loc", out, sizeof(out)) == 5, "loc: 5 frontends:\n%s", out);
+    CHECK(strstr(out, "192.0.2.20 6 80 -> lb4_2_el 10.244.0.11:8080 10.244.0.12:8080\n") &&
+              strstr(out, "192.0.2.20 6 80 sc -> lb4_3_sc 10.244.0.11:8080 10.244.0.12:8080 10.244.1.9:8080\n") &&
+              strstr(out, "* 6 30080 -> lbn4_2_el ") && strstr(out, "* 6 30080 sc -> lbn4_3_sc "),
+          "ETP Local: local endpoints + all-endpoints short-circuit view:\n%s", out);
+    CHECK(strstr(out, "10.96.0.40 6 80 -> lb4_3_mp "), "ETP Local does not restrict the ClusterIP:\n%s", out);
+    CHECK(nftdp_plan_text(&cfg, st, "default", "cl", out, sizeof(out)) == 3, "cl: 3 frontends");
+    CHECK(strstr(out, "192.0.2.21 6 80 -> lb4_3_ma ") && strstr(out, "* 6 30081 -> lbn4_3_ma "),
+          "ETP Cluster: external destinations always masqueraded:\n%s", out);
+    CHECK(nftdp_plan_text(&cfg, st, "default", "locfar", out, sizeof(out)) == 3, "locfar: 3 frontends");
+    CHECK(strstr(out, "* 6 30082 -> lbn4_0_el (drop)\n") && strstr(out, "* 6 30082 sc -> lbn4_1_sc 10.244.1.10:8080"),
+          "ETP Local, no local endpoint: drop for outsiders, short-circuit for pods/node:\n%s", out);
+    cfg.masquerade_all = true;
+    nftdp_plan_text(&cfg, st, "default", "web", out, sizeof(out));
+    CHECK(strstr(out, "10.96.0.10 6 80 -> lb4_3_ma "), "--masquerade-all:\n%s", out);
+    cfg.masquerade_all = false;
+    cfg.n_pod_cidr = 0;
+    nftdp_plan_text(&cfg, st, "default", "web", out, sizeof(out));
+    CHECK(strstr(out, "10.96.0.10 6 80 -> lb4_3 "), "no --pod-cidr: no masquerade:\n%s", out);
+    CHECK(nftdp_plan_text(&cfg, st, "default", "nope", out, sizeof(out)) == 0, "unknown Service: nothing");
+    store_free(st);
+}
+
 int main(void)
 {
     test_addrcount();
+    test_plan();
     if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
         printf("skipped: needs root for a private network namespace (%s)\n", strerror(errno));
         printf("%d passed, %d failed\n", passed, failed);
