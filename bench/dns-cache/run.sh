@@ -92,7 +92,7 @@ PIDS+=($!)
 UNBOUND_PID=$!
 
 ip netns exec "$NS" taskset -c 0 "$SVCD" --dns-listen 127.0.0.1:5353 --upstream 127.0.0.1:5399 --no-nft \
-    --admin-listen off --node-name bench --log-level warn --dns-cache-size 10000 \
+    --state-dir "$TMP/state" --admin-listen off --node-name bench --log-level warn --dns-cache-size 10000 \
     </dev/null >"$TMP/svcd.out" 2>&1 &
 PIDS+=($!)
 SVCD_PID=$!

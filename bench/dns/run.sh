@@ -130,7 +130,7 @@ run_one() {   # name port pid-list-function
                l, qps, q, lost, (q > 0 ? t * 1e6 / hz / q : 0) }'
 }
 
-ip netns exec "$NS" taskset -c 0 "$BUILD/svcd" --manifests "$TMP/manifests" --no-nft --admin-listen off \
+ip netns exec "$NS" taskset -c 0 "$BUILD/svcd" --manifests "$TMP/manifests" --state-dir "$TMP/state" --no-nft --admin-listen off \
     --dns-listen 127.0.0.1:5301 --upstream 127.0.0.1:5399 --log-level warn \
     >"$TMP/svcd.log" 2>&1 &
 SVCD_PID=$!

@@ -42,6 +42,9 @@ struct svcd_config {
     char podman_socket[4096];        /* unix socket path of podman's API service,
                                         default /run/podman/podman.sock */
     char node_name[256];             /* default: hostname */
+    char state_dir[4096];            /* allocations, default /var/lib/svcd */
+    uint16_t node_port_min;          /* --node-port-range, default 30000-32767 */
+    uint16_t node_port_max;
     /* dns */
     struct svcd_hostport dns_listen[SVCD_MAX_LISTEN];
     size_t n_dns_listen;             /* 0 = DNS off */

@@ -23,7 +23,8 @@
  *  - A Pod whose file is removed while it has the annotation
  *    svcd.io/grace-period-seconds: "N" stays as a terminating endpoint for
  *    N seconds.
- *  - Each round of changed files is one store batch (one generation).
+ *  - Each round of changed files is one store batch (one generation); new
+ *    allocations (manifest_dir_set_alloc) are saved before it is committed.
  *  - A directory that is missing (at start or later) or cannot be listed
  *    is not fatal: the objects stay as they are, manifest_dir_error() says
  *    why (for /readyz), and the directory is looked for every 100 ms and
@@ -38,12 +39,19 @@
 struct event_base;
 struct store;
 struct manifest_dir;
+struct alloc;
 
 /* Starts watching dir and schedules the initial load on the loop (it runs
  * as soon as the loop does). NULL on ENOMEM or when inotify is unavailable
  * (logged); a missing dir is retried, see above. */
 struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
                                       const char *dir);
+/* Gives Services their clusterIPs and nodePorts from al (owned by the
+ * caller, outliving md) and saves al to state_dir before each commit that
+ * serves a new allocation. A Service the allocator rejects keeps its last
+ * good version. Call before the loop runs. 0, or -1 on ENOMEM. */
+int manifest_dir_set_alloc(struct manifest_dir *md, struct alloc *al, const char *state_dir);
+
 /* Stops watching; the objects stay in the store. Accepts NULL. */
 void manifest_dir_free(struct manifest_dir *md);
 

@@ -98,6 +98,13 @@ const char *svcd_svc_type_name(enum svcd_svc_type t); /* "ClusterIP" ... */
 
 enum svcd_traffic_policy { SVCD_POLICY_CLUSTER = 0, SVCD_POLICY_LOCAL };
 
+/* spec.ipFamilyPolicy; the parser defaults it as the API server does:
+ * RequireDualStack when two families or addresses are given, else
+ * SingleStack. */
+enum svcd_ip_family_policy { SVCD_IPFP_SINGLE = 0, SVCD_IPFP_PREFER_DUAL,
+                             SVCD_IPFP_REQUIRE_DUAL };
+const char *svcd_ip_family_policy_name(enum svcd_ip_family_policy p);
+
 struct svcd_service_port {
     char *name;                /* may be NULL for a single unnamed port */
     enum svcd_proto protocol;
@@ -115,6 +122,7 @@ struct svcd_service {
     size_t n_cluster_ips;
     int ip_families[2];             /* AF_INET / AF_INET6 as listed */
     size_t n_ip_families;
+    enum svcd_ip_family_policy ip_family_policy;
     struct svcd_service_port *ports;
     size_t n_ports;
     bool has_selector;              /* spec.selector present and non-empty */
@@ -129,6 +137,7 @@ struct svcd_service {
     size_t n_lb_ingress_ips;
     enum svcd_traffic_policy internal_policy;
     enum svcd_traffic_policy external_policy;
+    uint16_t health_check_node_port; /* LoadBalancer with eTP Local; 0 = none */
 };
 
 /* ---- Pod --------------------------------------------------------------- */

@@ -342,6 +342,9 @@ static json_t *admin_json_service(const struct svcd_service *s)
     for (size_t i = 0; fam && i < s->n_ip_families; i++)
         json_array_append_new(fam, json_string(admin_family_name(s->ip_families[i])));
     json_object_set_new(o, "ipFamilies", fam);
+    if (s->type != SVCD_SVC_EXTERNAL_NAME)
+        json_object_set_new(o, "ipFamilyPolicy",
+                            json_string(svcd_ip_family_policy_name(s->ip_family_policy)));
 
     json_t *ports = json_array();
     for (size_t i = 0; ports && i < s->n_ports; i++) {
@@ -376,6 +379,8 @@ static json_t *admin_json_service(const struct svcd_service *s)
                         json_string(s->internal_policy == SVCD_POLICY_LOCAL ? "Local" : "Cluster"));
     json_object_set_new(o, "externalTrafficPolicy",
                         json_string(s->external_policy == SVCD_POLICY_LOCAL ? "Local" : "Cluster"));
+    if (s->health_check_node_port)
+        json_object_set_new(o, "healthCheckNodePort", json_integer(s->health_check_node_port));
     json_object_set_new(o, "creationTimestamp", admin_jtime(s->meta.created));
     json_object_set_new(o, "deletionTimestamp", admin_jstr(s->meta.deletion_timestamp));
     return o;

@@ -28,7 +28,8 @@ enum config_id {
     OPT_MASQUERADE_ALL, OPT_NODEPORT_ADDRESSES, OPT_NODE_IP,
     OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN,
     OPT_ADMIN_MAX_CONNS, OPT_ADMIN_IDLE_MS, OPT_ADMIN_HEADER_TIMEOUT_MS, OPT_LOG_LEVEL,
-    OPT_LOG_FORMAT, OPT_SOURCE, OPT_CLEANUP, OPT_VERSION, OPT_HELP,
+    OPT_LOG_FORMAT, OPT_SOURCE, OPT_STATE_DIR, OPT_NODE_PORT_RANGE, OPT_CLEANUP, OPT_VERSION,
+    OPT_HELP,
 };
 
 struct config_opt {
@@ -47,6 +48,11 @@ static const struct config_opt config_opts[] = {
     { "source", OPT_SOURCE, "manifests=DIR|podman[=unix://PATH]", true, true,
       "where pods and services come from (repeatable; podman default socket "
       "unix:///run/podman/podman.sock)" },
+    { "state-dir", OPT_STATE_DIR, "DIR", false, true,
+      "where svcd keeps its clusterIP/nodePort allocations (default /var/lib/svcd, created "
+      "if missing)" },
+    { "node-port-range", OPT_NODE_PORT_RANGE, "MIN-MAX", false, true,
+      "nodePorts are allocated from and must lie in this range (default 30000-32767)" },
     { "node-name", OPT_NODE_NAME, "NAME", false, true,
       "this node's name, for traffic policy Local (default: hostname)" },
     { "dns-listen", OPT_DNS_LISTEN, "ADDR:PORT", true, true,
@@ -135,6 +141,9 @@ void config_defaults(struct svcd_config *c)
     if (gethostname(c->node_name, sizeof(c->node_name) - 1) < 0)
         snprintf(c->node_name, sizeof(c->node_name), "localhost");
     snprintf(c->cluster_domain, sizeof(c->cluster_domain), "cluster.local");
+    snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/svcd");
+    c->node_port_min = 30000;
+    c->node_port_max = 32767;
     c->dns_ttl = 5;
     c->dns_udp_max = 1232;
     c->dns_pod_records = true;
@@ -386,6 +395,21 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
         return config_cidr(o, v, c->dns_allow, &c->n_dns_allow);
     case OPT_SERVICE_CIDR:
         return config_cidr(o, v, c->service_cidr, &c->n_service_cidr);
+    case OPT_STATE_DIR:
+        if (!*v || strlen(v) >= sizeof(c->state_dir))
+            return config_err(o, "must be a directory path (got \"%s\")", v);
+        snprintf(c->state_dir, sizeof(c->state_dir), "%s", v);
+        return 0;
+    case OPT_NODE_PORT_RANGE: {
+        unsigned lo, hi;
+        int end = 0;
+        if (sscanf(v, "%u-%u%n", &lo, &hi, &end) != 2 || v[end] || !isdigit((unsigned char)v[0]) ||
+            lo < 1 || hi > 65535 || lo > hi)
+            return config_err(o, "must be MIN-MAX with 1 <= MIN <= MAX <= 65535 (got \"%s\")", v);
+        c->node_port_min = (uint16_t)lo;
+        c->node_port_max = (uint16_t)hi;
+        return 0;
+    }
     case OPT_POD_CIDR:
         return config_cidr(o, v, c->pod_cidr, &c->n_pod_cidr);
     case OPT_MASQUERADE_ALL:

@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include <event2/event.h>
 
 #include "svcd/admin.h"
+#include "svcd/alloc.h"
 #include "svcd/config.h"
 #include "svcd/dns_server.h"
 #include "svcd/health.h"
@@ -41,6 +43,7 @@ struct svcd {
     char **argv;
     struct event_base *base;
     struct store *st;
+    struct alloc *al;
     struct manifest_dir *md;
     struct podman_src *podman;
     struct nftdp *nft;
@@ -237,6 +240,55 @@ static void svcd_fit_conn_caps(struct svcd_config *cfg)
     cfg->dns_tcp_max_conns = t ? t : 1;
 }
 
+/* mkdir -p DIR (mode 0755). 0, or -1 with errno. */
+static int svcd_mkdir_p(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* The allocator over the configured ranges, with the state of state-dir. */
+static int svcd_alloc_open(struct svcd *d)
+{
+    char err[1024];
+    struct stat sb;
+    if (svcd_mkdir_p(d->cfg.state_dir) < 0 || stat(d->cfg.state_dir, &sb) < 0 ||
+        !S_ISDIR(sb.st_mode)) {
+        log_err("svcd", "--state-dir %s: cannot create: %s", d->cfg.state_dir,
+                strerror(errno ? errno : ENOTDIR));
+        return -1;
+    }
+    d->al = alloc_new(d->cfg.service_cidr, d->cfg.n_service_cidr, d->cfg.node_port_min,
+                      d->cfg.node_port_max);
+    if (!d->al) {
+        log_err("svcd", "out of memory at start-up");
+        return -1;
+    }
+    int rc = alloc_load(d->al, d->cfg.state_dir, err, sizeof(err));
+    if (rc < 0) {
+        log_err("svcd", "--state-dir: %s", err);
+        return -1;
+    }
+    if (rc > 0)
+        log_err("svcd", "--state-dir: %s", err);
+    struct alloc_stats as;
+    alloc_get_stats(d->al, &as);
+    log_info("svcd", "state %s/%s: %zu Services hold %zu clusterIPs and %zu nodePorts",
+             d->cfg.state_dir, ALLOC_STATE_FILE, as.services, as.cluster_ips, as.node_ports);
+    return 0;
+}
+
 static void svcd_teardown(struct svcd *d)
 {
     /* Reverse order of creation. */
@@ -249,6 +301,7 @@ static void svcd_teardown(struct svcd *d)
     /* Sources first: nothing commits to the store while its subscribers go. */
     podman_src_free(d->podman);
     manifest_dir_free(d->md);
+    alloc_free(d->al);
     probe_mgr_free(d->probes);
     dns_server_free(d->dns);
     nftdp_free(d->nft);
@@ -314,8 +367,10 @@ int main(int argc, char **argv)
     if (!d.probes)
         goto out;
     if (d.cfg.manifests[0]) {
+        if (svcd_alloc_open(&d) < 0)
+            goto out;
         d.md = manifest_dir_new(d.base, d.st, d.cfg.manifests);
-        if (!d.md)
+        if (!d.md || manifest_dir_set_alloc(d.md, d.al, d.cfg.state_dir) < 0)
             goto out;
     }
     if (d.cfg.podman) {

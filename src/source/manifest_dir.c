@@ -27,6 +27,7 @@
 
 #include <event2/event.h>
 
+#include "svcd/alloc.h"
 #include "svcd/hmap.h"
 #include "svcd/log.h"
 #include "svcd/manifest.h"
@@ -49,6 +50,7 @@ struct md_file {
     char **keys;             /* keys defined by the last good content */
     size_t n_keys;
     bool dirty;
+    bool force;              /* re-apply even if the content is unchanged */
     bool failing;            /* last read failed to parse/validate */
     bool gone_pending;       /* missing once; removed if still missing later */
 };
@@ -83,6 +85,11 @@ struct manifest_dir {
     bool loaded;
     bool rescan_pending;
     struct md_grace *graces;
+    struct alloc *al;        /* or NULL: Services are taken as they are */
+    char *state_dir;
+    bool unseen_released;    /* allocations of vanished Services released */
+    struct event *ev_retry;  /* state write failed: try again */
+    struct metric *m_state_writes, *m_state_errors;
     struct metric *m_errors, *m_loads, *m_conflicts, *m_failing;
     struct metric *m_load_seconds;
     struct metric *m_last_sync;
@@ -251,13 +258,35 @@ static bool md_definers_remove(struct manifest_dir *md, const char *key, const c
 
 /* ---- applying ------------------------------------------------------------ */
 
+/* Allocates what the Service lacks (clusterIP, nodePorts). On a
+ * rejection the Service's previous version stays in the store. */
+static bool md_allocate(struct manifest_dir *md, const char *file, struct svcd_service *svc)
+{
+    char err[512];
+    if (md->al && alloc_service(md->al, svc, err, sizeof(err)) < 0) {
+        log_err("manifests", "%s: Service %s/%s: %s; %s", file, svc->meta.ns, svc->meta.name,
+                err, store_service_get(md->st, svc->meta.ns, svc->meta.name)
+                         ? "its last good version stays" : "not served");
+        metric_add(md->m_errors, 1);
+        return false;
+    }
+    if (!svc->headless && svc->type != SVCD_SVC_EXTERNAL_NAME && svc->n_cluster_ips == 0)
+        log_warn("manifests", "%s: Service %s/%s has no clusterIP and there is no "
+                 "--service-cidr to allocate one from: it gets no VIP", file, svc->meta.ns,
+                 svc->meta.name);
+    return true;
+}
+
 /* Hands one parsed object to the store (taking it out of objs). */
 static void md_upsert(struct manifest_dir *md, struct manifest_objs *objs, enum md_kind kind,
-                      size_t i)
+                      size_t i, const char *file)
 {
     switch (kind) {
     case MD_SERVICE:
-        store_service_upsert(md->st, objs->services[i]);
+        if (md_allocate(md, file, objs->services[i]))
+            store_service_upsert(md->st, objs->services[i]);
+        else
+            model_service_free(objs->services[i]);
         objs->services[i] = NULL;
         break;
     case MD_POD:
@@ -306,7 +335,7 @@ static void md_take_over(struct manifest_dir *md, const char *key, const char *w
             md_key(okey, sizeof(okey), (enum md_kind)k, md_obj_meta(&objs, (enum md_kind)k, i));
             if (strcmp(okey, key) == 0) {
                 log_info("manifests", "%s now defined by %s", key, winner);
-                md_upsert(md, &objs, (enum md_kind)k, i);
+                md_upsert(md, &objs, (enum md_kind)k, i, winner);
             }
         }
     }
@@ -400,8 +429,11 @@ static void md_store_delete(struct manifest_dir *md, const char *key)
     char kind[32], ns[256], name[256];
     if (sscanf(key, "%31[^/]/%255[^/]/%255s", kind, ns, name) != 3)
         return;
-    if (strcmp(kind, "Service") == 0)
+    if (strcmp(kind, "Service") == 0) {
         store_service_delete(md->st, ns, name);
+        if (md->al)
+            alloc_release(md->al, ns, name);
+    }
     else if (strcmp(kind, "Pod") == 0) {
         if (!md_pod_defer(md, key, ns, name))
             store_pod_delete(md->st, ns, name);
@@ -460,7 +492,7 @@ static void md_apply(struct manifest_dir *md, struct md_file *f, struct manifest
                 }
                 if (k == MD_POD)
                     md_grace_cancel(md, key);
-                md_upsert(md, objs, (enum md_kind)k, i);
+                md_upsert(md, objs, (enum md_kind)k, i, f->name);
             } else {
                 log_err("manifests", "%s: %s is also defined in %s; %s wins (first file by "
                         "name), this definition is ignored", f->name, key, winner, winner);
@@ -507,6 +539,7 @@ static void md_process_file(struct manifest_dir *md, struct md_file *f)
     char *content = NULL;
     size_t len = 0;
     f->dirty = false;
+    f->force = false;
     int r = md_read(md, f->name, &content, &len);
     if ((r == -ENOENT || r == -EISDIR) && f->n_keys && !f->gone_pending) {
         f->gone_pending = true;          /* look again in MD_GONE_MS */
@@ -526,7 +559,7 @@ static void md_process_file(struct manifest_dir *md, struct md_file *f)
         f->failing = true;
         return;
     }
-    if (f->good && f->good_len == len && memcmp(f->good, content, len) == 0) {
+    if (!f->force && f->good && f->good_len == len && memcmp(f->good, content, len) == 0) {
         free(content);
         f->failing = false;
         return;
@@ -585,6 +618,62 @@ static int md_count_failing(void *ctx, const char *key, void *value)
 
 static void md_scan_dir(struct manifest_dir *md);
 static void md_lost(struct manifest_dir *md);
+static void md_schedule(struct manifest_dir *md);
+
+/* A Service whose new allocation could not be written: not served now,
+ * its file is applied again when the retry timer fires. */
+static void md_withhold(void *ctx, const char *key)
+{
+    struct manifest_dir *md = ctx;
+    char ns[256], name[256], dkey[600];
+    if (sscanf(key, "%255[^/]/%255s", ns, name) != 2)
+        return;
+    store_service_delete(md->st, ns, name);
+    snprintf(dkey, sizeof(dkey), "Service/%s", key);
+    struct md_definers *d = hmap_get(md->keys, dkey);
+    struct md_file *f = d && d->n ? md_file_get(md, d->files[0], false) : NULL;
+    if (f)
+        f->force = f->dirty = true;
+    log_err("manifests", "Service %s: its new allocation could not be saved; not served until "
+            "it is", key);
+}
+
+static void md_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    md_schedule(arg);
+}
+
+/* Writes new allocations to the state file before the batch is committed
+ * (so before anything serves them). When the write fails, the allocator
+ * goes back to its last saved state and the Services that got something
+ * new are withheld and retried in a second. */
+static void md_persist(struct manifest_dir *md)
+{
+    char err[512];
+    if (!md->al)
+        return;
+    if (!md->unseen_released && manifest_dir_failing(md) == 0) {
+        /* Services whose manifests went away while svcd was down. */
+        size_t n = alloc_release_unseen(md->al);
+        if (n)
+            log_info("manifests", "released the allocations of %zu Services no manifest "
+                     "defines any more", n);
+        md->unseen_released = true;
+    }
+    if (!alloc_dirty(md->al))
+        return;
+    if (alloc_save(md->al, md->state_dir, err, sizeof(err)) == 0) {
+        metric_add(md->m_state_writes, 1);
+        return;
+    }
+    log_err("manifests", "cannot save allocations: %s", err);
+    metric_add(md->m_state_errors, 1);
+    alloc_foreach_unsaved(md->al, md_withhold, md);
+    alloc_rollback(md->al);
+    struct timeval tv = { 1, 0 };
+    evtimer_add(md->ev_retry, &tv);
+}
 
 /* Processes every dirty file as one store batch. */
 static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
@@ -608,8 +697,9 @@ static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
     store_begin(md->st);
     for (size_t i = 0; i < c.n; i++)
         md_process_file(md, c.items[i]);
-    uint64_t gen = store_commit(md->st);
     free(c.items);
+    md_persist(md);
+    uint64_t gen = store_commit(md->st);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     metric_observe(md->m_load_seconds, secs);
@@ -824,7 +914,8 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
     md->ev_settle = evtimer_new(base, md_settle_cb, md);
     md->ev_gone = evtimer_new(base, md_gone_cb, md);
     md->ev_rewatch = evtimer_new(base, md_rewatch_cb, md);
-    if (!md->ev_inotify || !md->ev_settle || !md->ev_gone || !md->ev_rewatch ||
+    md->ev_retry = evtimer_new(base, md_retry_cb, md);
+    if (!md->ev_inotify || !md->ev_settle || !md->ev_gone || !md->ev_rewatch || !md->ev_retry ||
         event_add(md->ev_inotify, NULL) < 0)
         goto fail;
     /* A missing directory is not fatal: svcd runs, /readyz says why, and
@@ -839,6 +930,11 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
                                  "Manifest files loaded successfully");
     md->m_conflicts = metric_counter("svcd_manifest_conflicts_total", NULL,
                                      "Objects defined in more than one manifest file");
+    md->m_state_writes = metric_counter("svcd_state_writes_total", NULL,
+                                        "Allocation state file writes");
+    md->m_state_errors = metric_counter("svcd_state_write_errors_total", NULL,
+                                        "Allocation state file writes that failed (new "
+                                        "allocations withheld and retried)");
     md->m_failing = metric_gauge("svcd_manifest_files_failing", NULL,
                                  "Manifest files whose last read failed (last good state kept)");
     md->m_load_seconds = metric_histogram("svcd_manifest_sync_duration_seconds", NULL,
@@ -892,6 +988,8 @@ void manifest_dir_free(struct manifest_dir *md)
         event_free(md->ev_gone);
     if (md->ev_rewatch)
         event_free(md->ev_rewatch);
+    if (md->ev_retry)
+        event_free(md->ev_retry);
     if (md->ifd >= 0)
         close(md->ifd);
     if (md->files) {
@@ -903,7 +1001,19 @@ void manifest_dir_free(struct manifest_dir *md)
         hmap_free(md->keys);
     }
     free(md->dir);
+    free(md->state_dir);
     free(md);
+}
+
+int manifest_dir_set_alloc(struct manifest_dir *md, struct alloc *al, const char *state_dir)
+{
+    char *dup = strdup(state_dir);
+    if (!dup)
+        return -1;
+    free(md->state_dir);
+    md->state_dir = dup;
+    md->al = al;
+    return 0;
 }
 
 void manifest_dir_rescan(struct manifest_dir *md)

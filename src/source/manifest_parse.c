@@ -1021,11 +1021,18 @@ static int mf_svc_ips(struct mf_ctx *c, yaml_node_t *spec, struct svcd_service *
             return -1;
         if (!strcmp(t, "SingleStack"))
             single = true;
-        else if (strcmp(t, "PreferDualStack") != 0 && strcmp(t, "RequireDualStack") != 0)
+        else if (!strcmp(t, "PreferDualStack"))
+            s->ip_family_policy = SVCD_IPFP_PREFER_DUAL;
+        else if (!strcmp(t, "RequireDualStack"))
+            s->ip_family_policy = SVCD_IPFP_REQUIRE_DUAL;
+        else
             return mf_fail(c, "spec.ipFamilyPolicy", "must be SingleStack, PreferDualStack or "
                            "RequireDualStack (got \"%s\")", t);
         if (single && (s->n_cluster_ips > 1 || s->n_ip_families > 1))
             return mf_fail(c, "spec.ipFamilyPolicy", "SingleStack allows only one IP family");
+    } else if (s->n_cluster_ips > 1 || s->n_ip_families > 1) {
+        /* The API server infers RequireDualStack from two families. */
+        s->ip_family_policy = SVCD_IPFP_REQUIRE_DUAL;
     }
     return 0;
 }
@@ -1076,8 +1083,9 @@ static int mf_svc_ports(struct mf_ctx *c, yaml_node_t *spec, struct svcd_service
                 return -1;
             if (!node_ports_ok)
                 return mf_fail(c, p, "may only be set for type NodePort or LoadBalancer");
-            if (np < 30000 || np > 32767)
-                return mf_fail(c, p, "must be 30000-32767");
+            /* The range (--node-port-range) is checked by the allocator. */
+            if (np < 1 || np > 65535)
+                return mf_fail(c, p, "must be 1-65535");
             sp->node_port = (uint16_t)np;
         }
         for (size_t j = 0; j < i; j++) {
@@ -1208,6 +1216,17 @@ static int mf_service(struct mf_ctx *c, yaml_node_t *root, struct svcd_service *
     if (mf_policy(c, spec, "internalTrafficPolicy", &s->internal_policy) ||
         mf_policy(c, spec, "externalTrafficPolicy", &s->external_policy))
         return -1;
+    if ((n = mf_get(c, spec, "healthCheckNodePort"))) {
+        long long hc;
+        if (mf_int(c, n, "spec.healthCheckNodePort", &hc))
+            return -1;
+        if (s->type != SVCD_SVC_LOAD_BALANCER || s->external_policy != SVCD_POLICY_LOCAL)
+            return mf_fail(c, "spec.healthCheckNodePort", "may only be set for type "
+                           "LoadBalancer with externalTrafficPolicy Local");
+        if (hc < 1 || hc > 65535)
+            return mf_fail(c, "spec.healthCheckNodePort", "must be 1-65535");
+        s->health_check_node_port = (uint16_t)hc;
+    }
     if (s->type == SVCD_SVC_EXTERNAL_NAME) {
         char *name;
         if (!(n = mf_get(c, spec, "externalName")))

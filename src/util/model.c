@@ -304,6 +304,16 @@ const char *svcd_svc_type_name(enum svcd_svc_type t)
     return "?";
 }
 
+const char *svcd_ip_family_policy_name(enum svcd_ip_family_policy p)
+{
+    switch (p) {
+    case SVCD_IPFP_SINGLE:       return "SingleStack";
+    case SVCD_IPFP_PREFER_DUAL:  return "PreferDualStack";
+    case SVCD_IPFP_REQUIRE_DUAL: return "RequireDualStack";
+    }
+    return "?";
+}
+
 const char *svcd_pod_phase_name(enum svcd_pod_phase p)
 {
     switch (p) {

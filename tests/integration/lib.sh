@@ -42,7 +42,10 @@
 #                                 waits up to 30 s for /readyz = 200; 1 if not
 #                                 (SVCD_EXIT is set if svcd exited; the log
 #                                 is printed by the exit trap if the test
-#                                 fails, or call svcd_log)
+#                                 fails, or call svcd_log); adds
+#                                 --state-dir $SVCD_STATE_DIR (default
+#                                 $LAB_TMP/state, kept across restarts)
+#                                 unless ARGS name one
 #   svcd_start_lab [ARGS...]      svcd_start with the lab's usual flags
 #                                 (--manifests --node-name --service-cidr x2
 #                                 --log-level debug) followed by ARGS
@@ -277,6 +280,12 @@ svcd_start() {
         esac
         prev=$a
     done
+    # Never the default /var/lib/svcd: one state dir per lab, kept across
+    # restarts within a test (SVCD_STATE_DIR), unless the test names one.
+    case " $* " in
+    *" --state-dir "* | *" --state-dir="*) ;;
+    *) set -- "$@" --state-dir "${SVCD_STATE_DIR:-$LAB_TMP/state}" ;;
+    esac
     SVCD_LOG=$LAB_TMP/svcd.log
     echo "+ svcd $*" >>"$SVCD_LOG"
     if [[ -n ${SVCD_STDERR:-} ]]; then

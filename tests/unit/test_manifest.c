@@ -204,7 +204,7 @@ static const struct {
     { "nodePort on ClusterIP", SVC_HEAD "spec:\n  ports:\n  - port: 80\n    nodePort: 30080\n",
       "document 1: spec.ports[0].nodePort: may only be set for type NodePort or LoadBalancer" },
     { "nodePort range", SVC_HEAD "spec:\n  type: NodePort\n  ports:\n  - port: 80\n"
-      "    nodePort: 80\n", "document 1: spec.ports[0].nodePort: must be 30000-32767" },
+      "    nodePort: 70000\n", "document 1: spec.ports[0].nodePort: must be 1-65535" },
     { "nodePort dup", SVC_HEAD "spec:\n  type: NodePort\n  ports:\n  - name: a\n    port: 80\n"
       "    nodePort: 30080\n  - name: b\n    port: 81\n    nodePort: 30080\n",
       "document 1: spec.ports[1].nodePort: duplicate 30080/TCP (also spec.ports[0])" },
