@@ -77,6 +77,12 @@ void admin_set_health(struct admin *a, struct health *h);
 #define ADMIN_DEFAULT_HEADER_MS 5000
 void admin_set_limits(struct admin *a, uint32_t max_conns, uint32_t idle_ms, uint32_t header_ms);
 
+/* /api/status lists the manifest directory's problems (rejected objects,
+ * files that failed). md is not owned; detach with NULL before freeing it.
+ * Accepts a NULL admin. */
+struct manifest_dir;
+void admin_set_manifests(struct admin *a, struct manifest_dir *md);
+
 /* The bound TCP port (useful after listening on port 0). */
 uint16_t admin_port(const struct admin *a);
 

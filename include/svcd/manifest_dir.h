@@ -9,9 +9,14 @@
  *    directory (editors' write-temp-then-rename works; a half-written file
  *    is not read before its writer closes it). Hidden files (".x.yaml") and
  *    other suffixes are ignored.
- *  - A file that fails to parse or validate is logged as
- *    "FILE: document N: FIELD: PROBLEM"; the objects it defined before stay
- *    as they were, other files are unaffected.
+ *  - A file that is not valid YAML is logged as "FILE: line L column C:
+ *    PROBLEM"; the objects it defined before stay as they were, other files
+ *    are unaffected. An object that fails validation (or allocation) is
+ *    rejected on its own: "FILE: Service ns/name rejected: document N:
+ *    FIELD: PROBLEM"; the file's other objects are served and the rejected
+ *    object's last good version stays.
+ *  - Subdirectories are read recursively (as kubectl apply -R) and watched;
+ *    hidden ones (".x", ConfigMap "..data" targets) are skipped.
  *  - The same object (kind, namespace, name) defined in two files: an error
  *    is logged and the definition from the file whose name sorts first
  *    (strcmp) wins; when that file stops defining it, the next one's
@@ -67,5 +72,15 @@ const char *manifest_dir_error(const struct manifest_dir *md);
 
 /* Number of files whose last read failed (their last good state is kept). */
 size_t manifest_dir_failing(const struct manifest_dir *md);
+
+/* Calls cb for each current problem, in no particular order: a file that
+ * failed as a whole (object NULL, reason "file"), an object rejected as
+ * invalid (reason "invalid") or by the allocator (reason "allocation").
+ * object is "Kind namespace/name"; file is relative to the directory.
+ * Stops when cb returns non-zero (returned). */
+int manifest_dir_foreach_problem(const struct manifest_dir *md,
+                                 int (*cb)(void *ctx, const char *file, const char *object,
+                                           const char *reason, const char *message),
+                                 void *ctx);
 
 #endif

@@ -56,6 +56,7 @@
 #include "svcd/model.h"
 #include "svcd/probe.h"
 #include "svcd/store.h"
+#include "svcd/manifest_dir.h"
 #include "svcd/vec.h"
 
 #define ADMIN_MOD "admin"
@@ -79,6 +80,7 @@ struct admin {
     struct event_base *base;
     struct store *st;
     struct probe_mgr *probes;      /* or NULL: no probe status shown */
+    struct manifest_dir *md;       /* or NULL: no manifest problems shown */
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     uint16_t port;
@@ -481,6 +483,26 @@ static json_t *admin_json_pod_probes(const struct admin *a, const struct svcd_po
     return o;
 }
 
+/* Why the pod is not a ready endpoint of the Services selecting it, or
+ * null when it is one. */
+static json_t *admin_pod_endpoint_reason(const struct svcd_pod *p)
+{
+    if (p->n_ips == 0)
+        return json_string("no status.podIP: svcd does not run pods; write the pod's status "
+                           "(phase, podIP) in its manifest, or run it with `podman kube play` "
+                           "and use the podman source");
+    if (p->phase == SVCD_PHASE_SUCCEEDED || p->phase == SVCD_PHASE_FAILED)
+        return json_pack("s+", "phase ", svcd_pod_phase_name(p->phase));
+    if (p->meta.deletion_timestamp)
+        return json_string("terminating");
+    if (p->phase != SVCD_PHASE_RUNNING)
+        return json_pack("s+s", "phase ", svcd_pod_phase_name(p->phase), " (not Running)");
+    if (!svcd_pod_is_ready(p))
+        return json_string(p->probe_ready == SVCD_FALSE ? "readiness probe failing"
+                                                        : "not ready");
+    return json_null();
+}
+
 static json_t *admin_json_pod(const struct admin *a, const struct svcd_pod *p)
 {
     json_t *o = json_object();
@@ -494,6 +516,7 @@ static json_t *admin_json_pod(const struct admin *a, const struct svcd_pod *p)
     json_object_set_new(o, "podIPs", admin_jips(p->ips, p->n_ips));
     json_object_set_new(o, "nodeName", admin_jstr(p->node_name));
     json_object_set_new(o, "ready", json_boolean(svcd_pod_is_ready(p)));
+    json_object_set_new(o, "endpointReason", admin_pod_endpoint_reason(p));
     json_object_set_new(o, "readyCondition", json_string(admin_tristate_name(p->ready_condition)));
     json_object_set_new(o, "probeReady", json_string(admin_tristate_name(p->probe_ready)));
     json_object_set_new(o, "hostname", admin_jstr(p->hostname));
@@ -726,6 +749,58 @@ static bool admin_query_flag(const char *query, const char *key)
     return false;
 }
 
+static int admin_collect_problem(void *ctx, const char *file, const char *object,
+                                 const char *reason, const char *message)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:o, s:s, s:s}", "file", file, "object",
+                                         admin_jstr(object), "reason", reason, "message",
+                                         message));
+    return 0;
+}
+
+static int admin_cmp_problem(const void *x, const void *y)
+{
+    json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    int r = strcmp(json_string_value(json_object_get(a, "file")),
+                   json_string_value(json_object_get(b, "file")));
+    if (r)
+        return r;
+    const char *oa = json_string_value(json_object_get(a, "object"));
+    const char *ob = json_string_value(json_object_get(b, "object"));
+    return strcmp(oa ? oa : "", ob ? ob : "");
+}
+
+/* /api/status: generation, readiness and what is wrong with the manifests. */
+static void admin_handle_status(struct admin *a, struct evhttp_request *req)
+{
+    char reason[512];
+    const char *why = NULL;
+    if (a->health) {
+        if (health_eval(a->health, reason, sizeof(reason)) != HEALTH_OK)
+            why = reason;
+    } else if (a->ready) {
+        why = a->ready(a->ready_ctx);
+    }
+    json_t *probs = json_array(), *sorted = json_array();
+    if (a->md)
+        manifest_dir_foreach_problem(a->md, admin_collect_problem, probs);
+    size_t n = json_array_size(probs);
+    json_t **v = n ? calloc(n, sizeof(*v)) : NULL;
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = json_array_get(probs, i);
+    if (v)
+        qsort(v, n, sizeof(*v), admin_cmp_problem);
+    for (size_t i = 0; v && i < n; i++)
+        json_array_append(sorted, v[i]);
+    free(v);
+    json_decref(probs);
+    admin_reply_json(a, req, 200, "OK",
+                     json_pack("{s:s, s:I, s:b, s:o, s:o}", "version", SVCD_VERSION,
+                               "generation", (json_int_t)store_generation(a->st),
+                               "ready", why == NULL, "readyReason", admin_jstr(why),
+                               "problems", sorted));
+}
+
 static void admin_handle_readyz(struct admin *a, struct evhttp_request *req,
                                 const char *query)
 {
@@ -929,7 +1004,8 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         kubeapi_handle(a->kube, req, path, query);
         goto out;
     }
-    enum { R_NONE, R_HEALTH, R_READY, R_METRICS, R_SVC, R_POD, R_EP, R_PROBES, R_ROOT } route = R_NONE;
+    enum { R_NONE, R_HEALTH, R_READY, R_METRICS, R_SVC, R_POD, R_EP, R_PROBES, R_STATUS,
+           R_ROOT } route = R_NONE;
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0)
         route = R_HEALTH;
     else if (strcmp(path, "/readyz") == 0)
@@ -944,6 +1020,8 @@ static void admin_handle(struct evhttp_request *req, void *arg)
         route = R_EP;
     else if (strcmp(path, "/api/probes") == 0)
         route = R_PROBES;
+    else if (strcmp(path, "/api/status") == 0)
+        route = R_STATUS;
     else if (strcmp(path, "/") == 0)
         route = R_ROOT;
 
@@ -985,11 +1063,15 @@ static void admin_handle(struct evhttp_request *req, void *arg)
     case R_PROBES:
         admin_handle_list(a, req, ADMIN_KIND_PROBES, &q);
         break;
+    case R_STATUS:
+        admin_handle_status(a, req);
+        break;
     case R_ROOT:
         admin_reply_json(a, req, 200, "OK",
-                         json_pack("{s:s, s:[s,s,s,s,s,s,s]}", "version", SVCD_VERSION, "paths",
-                                   "/healthz", "/readyz", "/metrics", "/api/services",
-                                   "/api/pods", "/api/endpoints", "/api/probes"));
+                         json_pack("{s:s, s:[s,s,s,s,s,s,s,s]}", "version", SVCD_VERSION,
+                                   "paths", "/healthz", "/readyz", "/metrics", "/api/services",
+                                   "/api/pods", "/api/endpoints", "/api/probes",
+                                   "/api/status"));
         break;
     case R_NONE:
         break;
@@ -1119,6 +1201,12 @@ void admin_set_probes(struct admin *a, struct probe_mgr *mgr)
 {
     if (a)
         a->probes = mgr;
+}
+
+void admin_set_manifests(struct admin *a, struct manifest_dir *md)
+{
+    if (a)
+        a->md = md;
 }
 
 uint16_t admin_port(const struct admin *a)

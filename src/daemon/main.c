@@ -394,6 +394,7 @@ int main(int argc, char **argv)
         admin_set_probes(d.admin, d.probes);
         admin_set_limits(d.admin, d.cfg.admin_max_conns, d.cfg.admin_idle_ms,
                          d.cfg.admin_header_ms);
+        admin_set_manifests(d.admin, d.md);
     }
     d.notify = sdnotify_new(d.base, svcd_settled, &d);
     if (!d.notify)

@@ -43,8 +43,15 @@
 enum md_kind { MD_SERVICE = 0, MD_POD, MD_SLICE };
 static const char *const md_kind_names[] = { "Service", "Pod", "EndpointSlice" };
 
+/* Something wrong with a file or one of its objects, for `svcctl status`. */
+struct md_problem {
+    char *object;            /* "Service default/web", or NULL for the whole file */
+    const char *reason;      /* "invalid", "allocation" or "file" */
+    char *message;
+};
+
 struct md_file {
-    char *name;              /* base name */
+    char *name;              /* path relative to the directory */
     char *good;              /* last good content (NUL-terminated) or NULL */
     size_t good_len;
     char **keys;             /* keys defined by the last good content */
@@ -53,6 +60,10 @@ struct md_file {
     bool force;              /* re-apply even if the content is unchanged */
     bool failing;            /* last read failed to parse/validate */
     bool gone_pending;       /* missing once; removed if still missing later */
+    struct md_problem *problems;
+    size_t n_problems, cap_problems;
+    char **warned;           /* warnings logged for the current content */
+    size_t n_warned;
 };
 
 /* Files that define one key, sorted by name; [0] wins. */
@@ -73,7 +84,8 @@ struct manifest_dir {
     struct event_base *base;
     struct store *st;
     char *dir;
-    int ifd, wd;
+    int ifd, wd;             /* wd: the directory itself */
+    struct hmap *wds;        /* watch descriptor (binary int) -> relative dir ("" = top) */
     struct event *ev_inotify;
     struct event *ev_settle;
     struct event *ev_gone;
@@ -90,6 +102,7 @@ struct manifest_dir {
     bool unseen_released;    /* allocations of vanished Services released */
     struct event *ev_retry;  /* state write failed: try again */
     struct metric *m_state_writes, *m_state_errors;
+    struct metric *m_rej_invalid, *m_rej_alloc;
     struct metric *m_errors, *m_loads, *m_conflicts, *m_failing;
     struct metric *m_load_seconds;
     struct metric *m_last_sync;
@@ -97,8 +110,9 @@ struct manifest_dir {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static bool md_wanted(const char *name)
+static bool md_wanted(const char *path)
 {
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     if (name[0] == '.' || name[0] == '\0')
         return false;
     size_t n = strlen(name);
@@ -138,6 +152,72 @@ static void md_file_free_keys(struct md_file *f)
     free(f->keys);
     f->keys = NULL;
     f->n_keys = 0;
+}
+
+static void md_problems_clear(struct md_file *f)
+{
+    for (size_t i = 0; i < f->n_problems; i++) {
+        free(f->problems[i].object);
+        free(f->problems[i].message);
+    }
+    f->n_problems = 0;
+}
+
+/* Records a problem (object may be NULL); ENOMEM drops it. */
+static void md_problem_add(struct md_file *f, const char *object, const char *reason,
+                           const char *message)
+{
+    if (VEC_RESERVE(f->problems, f->n_problems, f->cap_problems, 4) < 0)
+        return;
+    struct md_problem *p = &f->problems[f->n_problems];
+    p->object = object ? strdup(object) : NULL;
+    p->reason = reason;
+    p->message = strdup(message);
+    if (!p->message) {
+        free(p->object);
+        return;
+    }
+    f->n_problems++;
+}
+
+static void md_warned_clear(struct md_file *f)
+{
+    for (size_t i = 0; i < f->n_warned; i++)
+        free(f->warned[i]);
+    free(f->warned);
+    f->warned = NULL;
+    f->n_warned = 0;
+}
+
+/* Logs the warnings of a new version of f that its last one did not have
+ * (each ignored workload is named once, not at every edit of the file). */
+static void md_warn_new(struct md_file *f, char **warnings, size_t n)
+{
+    char **now = calloc(n ? n : 1, sizeof(*now));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool old = false;
+        for (size_t j = 0; j < f->n_warned && !old; j++)
+            old = strcmp(f->warned[j], warnings[i]) == 0;
+        if (!old)
+            log_warn("manifests", "%s: %s", f->name, warnings[i]);
+        if (now && (now[k] = strdup(warnings[i])))
+            k++;
+    }
+    md_warned_clear(f);
+    f->warned = now;
+    f->n_warned = now ? k : 0;
+}
+
+static void md_file_free(struct md_file *f)
+{
+    md_file_free_keys(f);
+    md_problems_clear(f);
+    free(f->problems);
+    md_warned_clear(f);
+    free(f->good);
+    free(f->name);
+    free(f);
 }
 
 /* Reads dir/name whole. Returns 0, -ENOENT when gone, other -errno. */
@@ -264,10 +344,14 @@ static bool md_allocate(struct manifest_dir *md, const char *file, struct svcd_s
 {
     char err[512];
     if (md->al && alloc_service(md->al, svc, err, sizeof(err)) < 0) {
-        log_err("manifests", "%s: Service %s/%s: %s; %s", file, svc->meta.ns, svc->meta.name,
-                err, store_service_get(md->st, svc->meta.ns, svc->meta.name)
-                         ? "its last good version stays" : "not served");
-        metric_add(md->m_errors, 1);
+        char obj[600];
+        struct md_file *f = md_file_get(md, file, false);
+        snprintf(obj, sizeof(obj), "Service %s/%s", svc->meta.ns, svc->meta.name);
+        log_err("manifests", "%s: %s: %s; %s", file, obj, err,
+                store_service_get(md->st, svc->meta.ns, svc->meta.name)
+                    ? "its last good version stays" : "not served");
+        if (f)
+            md_problem_add(f, obj, "allocation", err);
         return false;
     }
     if (!svc->headless && svc->type != SVCD_SVC_EXTERNAL_NAME && svc->n_cluster_ips == 0)
@@ -324,8 +408,8 @@ static void md_take_over(struct manifest_dir *md, const char *key, const char *w
         return;
     struct manifest_objs objs = { 0 };
     char err[512];
-    if (manifest_parse(wf->good, wf->good_len, (int64_t)time(NULL), &objs, err,
-                       sizeof(err)) < 0) {
+    if (manifest_parse_each(wf->good, wf->good_len, (int64_t)time(NULL), &objs, err,
+                            sizeof(err)) < 0) {
         log_err("manifests", "%s: re-reading last good content failed: %s", winner, err);
         return;
     }
@@ -461,11 +545,13 @@ static bool md_has_key(char **keys, size_t n, const char *key)
     return false;
 }
 
-/* Applies a successfully parsed file: objs and content become its state. */
+/* Applies a successfully parsed file: objs and content become its state.
+ * A rejected object the file defined before keeps its key (and so its
+ * last good version in the store). */
 static void md_apply(struct manifest_dir *md, struct md_file *f, struct manifest_objs *objs,
                      char *content, size_t len)
 {
-    size_t total = objs->n_services + objs->n_pods + objs->n_slices;
+    size_t total = objs->n_services + objs->n_pods + objs->n_slices + objs->n_rejects;
     char **keys = calloc(total ? total : 1, sizeof(*keys));
     size_t nk = 0;
     if (!keys) {
@@ -500,6 +586,15 @@ static void md_apply(struct manifest_dir *md, struct md_file *f, struct manifest
             }
         }
     }
+    for (size_t i = 0; i < objs->n_rejects; i++) {
+        const struct manifest_reject *rj = &objs->rejects[i];
+        char key[600];
+        if (!rj->kind || !rj->name || !rj->ns)
+            continue;
+        snprintf(key, sizeof(key), "%s/%s/%s", rj->kind, rj->ns, rj->name);
+        if (md_has_key(f->keys, f->n_keys, key) && !md_has_key(keys, nk, key))
+            keys[nk++] = strdup(key);
+    }
     /* Keys the file defined before but not now: one hash of the new keys,
      * so that re-reading a 10k-object file costs linear time. */
     struct hmap *now = hmap_new();
@@ -528,10 +623,7 @@ static void md_remove_file(struct manifest_dir *md, struct md_file *f)
     if (f->n_keys)
         log_info("manifests", "%s: removed (%zu objects)", f->name, f->n_keys);
     hmap_del(md->files, f->name);
-    md_file_free_keys(f);
-    free(f->good);
-    free(f->name);
-    free(f);
+    md_file_free(f);
 }
 
 static void md_process_file(struct manifest_dir *md, struct md_file *f)
@@ -553,10 +645,13 @@ static void md_process_file(struct manifest_dir *md, struct md_file *f)
     }
     f->gone_pending = false;
     if (r < 0) {
-        log_err("manifests", "%s: cannot read: %s; keeping its last good state", f->name,
-                strerror(-r));
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot read: %s", strerror(-r));
+        log_err("manifests", "%s: %s; keeping its last good state", f->name, msg);
         metric_add(md->m_errors, 1);
         f->failing = true;
+        md_problems_clear(f);
+        md_problem_add(f, NULL, "file", msg);
         return;
     }
     if (!f->force && f->good && f->good_len == len && memcmp(f->good, content, len) == 0) {
@@ -566,21 +661,40 @@ static void md_process_file(struct manifest_dir *md, struct md_file *f)
     }
     struct manifest_objs objs = { 0 };
     char err[512];
-    if (manifest_parse(content, len, (int64_t)time(NULL), &objs, err, sizeof(err)) < 0) {
+    md_problems_clear(f);
+    if (manifest_parse_each(content, len, (int64_t)time(NULL), &objs, err, sizeof(err)) < 0) {
         log_err("manifests", "%s: %s", f->name, err);
         if (f->good)
             log_warn("manifests", "%s: keeping the %zu objects of its last good version",
                      f->name, f->n_keys);
         metric_add(md->m_errors, 1);
         f->failing = true;
+        md_problem_add(f, NULL, "file", err);
         free(content);
         return;
     }
-    for (size_t i = 0; i < objs.n_warnings; i++)
-        log_warn("manifests", "%s: %s", f->name, objs.warnings[i]);
+    md_warn_new(f, objs.warnings, objs.n_warnings);
+    for (size_t i = 0; i < objs.n_rejects; i++) {
+        const struct manifest_reject *rj = &objs.rejects[i];
+        char obj[600], key[600];
+        bool kept = false;
+        if (rj->kind && rj->name) {
+            snprintf(obj, sizeof(obj), "%s %s/%s", rj->kind, rj->ns, rj->name);
+            snprintf(key, sizeof(key), "%s/%s/%s", rj->kind, rj->ns, rj->name);
+            kept = md_has_key(f->keys, f->n_keys, key);
+        } else {
+            snprintf(obj, sizeof(obj), "%s", rj->kind ? rj->kind : "object");
+        }
+        log_err("manifests", "%s: %s rejected: %s; %s", f->name, obj, rj->error,
+                kept ? "its last good version stays" : "not served");
+        md_problem_add(f, obj, "invalid", rj->error);
+    }
+    if (objs.n_rejects)
+        metric_add(md->m_errors, 1);
     f->failing = false;
-    log_info("manifests", "%s: loaded %zu services, %zu pods, %zu endpointslices", f->name,
-             objs.n_services, objs.n_pods, objs.n_slices);
+    log_info("manifests", "%s: loaded %zu services, %zu pods, %zu endpointslices%s", f->name,
+             objs.n_services, objs.n_pods, objs.n_slices,
+             objs.n_rejects ? " (some objects rejected)" : "");
     metric_add(md->m_loads, 1);
     md_apply(md, f, &objs, content, len);
     manifest_objs_free(&objs);
@@ -613,6 +727,21 @@ static int md_count_failing(void *ctx, const char *key, void *value)
 {
     (void)key;
     *(size_t *)ctx += ((struct md_file *)value)->failing;
+    return 0;
+}
+
+/* [0]: objects rejected as invalid, [1]: by the allocator. */
+static int md_count_rejected(void *ctx, const char *key, void *value)
+{
+    size_t *n = ctx;
+    const struct md_file *f = value;
+    (void)key;
+    for (size_t i = 0; i < f->n_problems; i++) {
+        if (!strcmp(f->problems[i].reason, "invalid"))
+            n[0]++;
+        else if (!strcmp(f->problems[i].reason, "allocation"))
+            n[1]++;
+    }
     return 0;
 }
 
@@ -703,11 +832,14 @@ static void md_settle_cb(evutil_socket_t fd, short what, void *arg)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     metric_observe(md->m_load_seconds, secs);
-    size_t failing = 0;
+    size_t failing = 0, rejected[2] = { 0, 0 };
     hmap_foreach(md->files, md_count_failing, &failing);
     metric_set(md->m_failing, (double)failing);
     if (!md->dir_error[0])
         metric_set_now(md->m_last_sync);
+    hmap_foreach(md->files, md_count_rejected, rejected);
+    metric_set(md->m_rej_invalid, (double)rejected[0]);
+    metric_set(md->m_rej_alloc, (double)rejected[1]);
     if (!md->loaded) {
         md->loaded = true;
         log_info("manifests", "initial load of %s done: %zu files, generation %llu in %.1f ms",
@@ -759,9 +891,55 @@ static int md_mark_all(void *ctx, const char *key, void *value)
     return 0;
 }
 
-/* Marks every known file and every file in the directory dirty. When the
- * directory cannot be listed nothing is marked: the objects stay as they
- * are until it is back. */
+#define MD_MAX_DEPTH 16           /* subdirectory levels followed */
+#define MD_WATCH_MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE | \
+                       IN_ONLYDIR)
+
+/* Watches the subdirectory rel (relative to the top) and marks every
+ * wanted file in it and below dirty. */
+static void md_scan_subdir(struct manifest_dir *md, const char *rel, int depth)
+{
+    char path[PATH_MAX], sub[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", md->dir, rel);
+    if (depth > MD_MAX_DEPTH) {
+        log_warn("manifests", "%s: more than %d directory levels; not read", path,
+                 MD_MAX_DEPTH);
+        return;
+    }
+    int wd = inotify_add_watch(md->ifd, path, MD_WATCH_MASK);
+    if (wd < 0) {
+        log_err("manifests", "%s: cannot watch: %s", path, strerror(errno));
+    } else if (wd != md->wd) {
+        char *dup = strdup(rel);
+        free(hmap_del_bin(md->wds, &wd, sizeof(wd)));
+        if (!dup || hmap_set_bin(md->wds, &wd, sizeof(wd), dup) < 0)
+            free(dup);
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        log_err("manifests", "%s: cannot list: %s", path, strerror(errno));
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat sb;
+        if (de->d_name[0] == '.')
+            continue;             /* hidden, ConfigMap "..data" targets, . and .. */
+        if (snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >=
+                (int)sizeof(sub) ||
+            snprintf(path, sizeof(path), "%s/%s", md->dir, sub) >= (int)sizeof(path))
+            continue;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            md_scan_subdir(md, sub, depth + 1);
+        else
+            md_mark(md, sub);
+    }
+    closedir(d);
+}
+
+/* Marks every known file and every file in the directory tree dirty. When
+ * the directory cannot be listed nothing is marked: the objects stay as
+ * they are until it is back. */
 static void md_scan_dir(struct manifest_dir *md)
 {
     DIR *d = opendir(md->dir);
@@ -773,13 +951,23 @@ static void md_scan_dir(struct manifest_dir *md)
         md_lost(md);
         return;
     }
-    hmap_foreach(md->files, md_mark_all, NULL);
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        md_mark(md, de->d_name);
     closedir(d);
+    hmap_foreach(md->files, md_mark_all, NULL);
+    md_scan_subdir(md, "", 0);
 }
 
+struct md_prefix {
+    const char *prefix;
+    size_t len;
+};
+
+static int md_mark_prefix(void *ctx, const char *key, void *value)
+{
+    const struct md_prefix *p = ctx;
+    if (strncmp(key, p->prefix, p->len) == 0 && key[p->len] == '/')
+        ((struct md_file *)value)->dirty = true;
+    return 0;
+}
 
 static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -795,20 +983,45 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
         }
         for (char *p = buf; p < buf + n;) {
             const struct inotify_event *ev = (const struct inotify_event *)p;
+            const char *rel = "";
+            char name[PATH_MAX];
             p += sizeof(*ev) + ev->len;
+            if (ev->wd != md->wd) {
+                rel = hmap_get_bin(md->wds, &ev->wd, sizeof(ev->wd));
+                if (ev->mask & IN_IGNORED) {
+                    free(hmap_del_bin(md->wds, &ev->wd, sizeof(ev->wd)));
+                    continue;
+                }
+                if (!rel)
+                    continue;
+            }
             if (ev->mask & IN_Q_OVERFLOW) {
                 log_warn("manifests", "inotify queue overflow; rescanning %s", md->dir);
                 md->rescan_pending = true;
                 md_schedule(md);
                 continue;
             }
-            if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+            if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && ev->wd == md->wd) {
                 md_lost(md);
                 continue;
             }
             if (ev->len == 0)
                 continue;
-            if (strcmp(ev->name, "..data") == 0) {
+            snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", ev->name);
+            if ((ev->mask & IN_ISDIR) && ev->name[0] != '.') {
+                if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+                    /* a new subdirectory: watch it, read what it has */
+                    md_scan_subdir(md, name, (int)(strchr(name, '/') ? 2 : 1));
+                    md_schedule(md);
+                } else if (ev->mask & (IN_DELETE | IN_MOVED_FROM)) {
+                    /* its files are looked for again (and go) */
+                    struct md_prefix pf = { name, strlen(name) };
+                    hmap_foreach(md->files, md_mark_prefix, &pf);
+                    md_schedule(md);
+                }
+                continue;
+            }
+            if (*rel == '\0' && strcmp(ev->name, "..data") == 0) {
                 /* a ConfigMap volume swapped its contents */
                 md->rescan_pending = true;
                 md_schedule(md);
@@ -818,12 +1031,17 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
                 /* only symlinks: regular files are read at IN_CLOSE_WRITE */
                 char path[PATH_MAX];
                 struct stat sb;
-                snprintf(path, sizeof(path), "%s/%s", md->dir, ev->name);
+                snprintf(path, sizeof(path), "%s/%s", md->dir, name);
                 if (lstat(path, &sb) < 0 || !S_ISLNK(sb.st_mode))
                     continue;
+                if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+                    md_scan_subdir(md, name, 1);     /* a symlink to a directory */
+                    md_schedule(md);
+                    continue;
+                }
             }
-            log_debug("manifests", "event 0x%x on %s", ev->mask, ev->name);
-            md_mark(md, ev->name);
+            log_debug("manifests", "event 0x%x on %s", ev->mask, name);
+            md_mark(md, name);
         }
     }
 }
@@ -834,9 +1052,7 @@ static int md_watch_path(struct manifest_dir *md, bool quiet)
 {
     if (md->wd >= 0)
         inotify_rm_watch(md->ifd, md->wd);
-    md->wd = inotify_add_watch(md->ifd, md->dir,
-                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE |
-                               IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+    md->wd = inotify_add_watch(md->ifd, md->dir, MD_WATCH_MASK | IN_DELETE_SELF | IN_MOVE_SELF);
     if (md->wd < 0) {
         if (!quiet)
             log_err("manifests", "%s: cannot watch: %s", md->dir, strerror(errno));
@@ -903,7 +1119,8 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
     md->dir = strdup(dir);
     md->files = hmap_new();
     md->keys = hmap_new();
-    if (!md->dir || !md->files || !md->keys)
+    md->wds = hmap_new();
+    if (!md->dir || !md->files || !md->keys || !md->wds)
         goto fail;
     md->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (md->ifd < 0) {
@@ -935,6 +1152,12 @@ struct manifest_dir *manifest_dir_new(struct event_base *base, struct store *st,
     md->m_state_errors = metric_counter("svcd_state_write_errors_total", NULL,
                                         "Allocation state file writes that failed (new "
                                         "allocations withheld and retried)");
+    md->m_rej_invalid = metric_gauge("svcd_manifest_rejected_objects", "reason=\"invalid\"",
+                                     "Objects of manifest files rejected now (the rest of "
+                                     "their file is served)");
+    md->m_rej_alloc = metric_gauge("svcd_manifest_rejected_objects", "reason=\"allocation\"",
+                                   "Objects of manifest files rejected now (the rest of "
+                                   "their file is served)");
     md->m_failing = metric_gauge("svcd_manifest_files_failing", NULL,
                                  "Manifest files whose last read failed (last good state kept)");
     md->m_load_seconds = metric_histogram("svcd_manifest_sync_duration_seconds", NULL,
@@ -954,12 +1177,15 @@ fail:
 
 static int md_free_file(void *ctx, const char *key, void *value)
 {
-    struct md_file *f = value;
     (void)ctx; (void)key;
-    md_file_free_keys(f);
-    free(f->good);
-    free(f->name);
-    free(f);
+    md_file_free(value);
+    return 0;
+}
+
+static int md_free_value(void *ctx, const char *key, void *value)
+{
+    (void)ctx; (void)key;
+    free(value);
     return 0;
 }
 
@@ -1000,6 +1226,10 @@ void manifest_dir_free(struct manifest_dir *md)
         hmap_foreach(md->keys, md_free_definers, NULL);
         hmap_free(md->keys);
     }
+    if (md->wds) {
+        hmap_foreach(md->wds, md_free_value, NULL);
+        hmap_free(md->wds);
+    }
     free(md->dir);
     free(md->state_dir);
     free(md);
@@ -1031,6 +1261,35 @@ const char *manifest_dir_error(const struct manifest_dir *md)
 bool manifest_dir_loaded(const struct manifest_dir *md)
 {
     return md->loaded;
+}
+
+struct md_problem_walk {
+    int (*cb)(void *ctx, const char *file, const char *object, const char *reason,
+              const char *message);
+    void *ctx;
+};
+
+static int md_problem_cb(void *ctx, const char *key, void *value)
+{
+    struct md_problem_walk *w = ctx;
+    const struct md_file *f = value;
+    (void)key;
+    for (size_t i = 0; i < f->n_problems; i++) {
+        int rc = w->cb(w->ctx, f->name, f->problems[i].object, f->problems[i].reason,
+                       f->problems[i].message);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int manifest_dir_foreach_problem(const struct manifest_dir *md,
+                                 int (*cb)(void *ctx, const char *file, const char *object,
+                                           const char *reason, const char *message),
+                                 void *ctx)
+{
+    struct md_problem_walk w = { cb, ctx };
+    return hmap_foreach(md->files, md_problem_cb, &w);
 }
 
 size_t manifest_dir_failing(const struct manifest_dir *md)

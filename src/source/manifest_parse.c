@@ -44,6 +44,8 @@ struct mf_ctx {
     size_t max_visits;            /* MF_MAX_NODES + input length */
     struct manifest_objs *out;
     struct hmap *seen;            /* "Kind/ns/name" -> where (see mf_where_code) */
+    bool each;                    /* an invalid object is a rejection, not a failure */
+    bool fatal;                   /* the failure concerns the whole file */
 };
 
 /* ---- errors and warnings -------------------------------------------------- */
@@ -1543,7 +1545,14 @@ static int mf_pod(struct mf_ctx *c, yaml_node_t *root, struct svcd_pod *pod)
                 return mf_fail(c, mf_path(np, p, "name"), "duplicate \"%s\"",
                                pod->containers[i].name);
     }
-    return mf_pod_status(c, root, pod);
+    if (mf_pod_status(c, root, pod))
+        return -1;
+    if (pod->n_ips == 0 && pod->phase != SVCD_PHASE_SUCCEEDED && pod->phase != SVCD_PHASE_FAILED)
+        return mf_warn(c, "Pod %s/%s has no status.podIP, so it is no Service endpoint: svcd "
+                       "does not run pods; write its status (phase, podIP) or run it with "
+                       "`podman kube play` and use the podman source", pod->meta.ns,
+                       pod->meta.name);
+    return 0;
 }
 
 /* ---- EndpointSlice -------------------------------------------------------- */
@@ -1752,7 +1761,20 @@ static int mf_list(struct mf_ctx *c, yaml_node_t *n, const char *item_kind)
     return 0;
 }
 
-static int mf_object(struct mf_ctx *c, yaml_node_t *n, const char *dflt_kind)
+static char *mf_raw_meta(struct mf_ctx *c, yaml_node_t *n, const char *key);
+
+/* Kinds whose pods a controller would run: svcd runs none. */
+static bool mf_is_workload(const char *kind)
+{
+    static const char *const kinds[] = { "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet",
+                                         "Job", "CronJob", "ReplicationController" };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(kind, kinds[i]))
+            return true;
+    return false;
+}
+
+static int mf_object_body(struct mf_ctx *c, yaml_node_t *n, const char *dflt_kind)
 {
     yaml_node_t *kn, *an;
     const char *kind = dflt_kind, *api = NULL, *item_kind, *want_api, *group;
@@ -1777,6 +1799,15 @@ static int mf_object(struct mf_ctx *c, yaml_node_t *n, const char *dflt_kind)
     k = mf_kind_of(kind, &item_kind);
     if (k == MF_LIST)
         return mf_list(c, n, item_kind);
+    if (k == MF_OTHER && mf_is_workload(kind)) {
+        char *name = mf_raw_meta(c, n, "name"), *ns = mf_raw_meta(c, n, "namespace");
+        int wrc = mf_warn(c, "%s %s/%s: svcd does not run workloads; run its pods with "
+                          "`podman kube play` and use the podman source (docs/PODMAN.md)", kind,
+                          ns ? ns : "default", name ? name : "?");
+        free(name);
+        free(ns);
+        return wrc;
+    }
     if (k == MF_OTHER)
         return mf_warn(c, "kind %s ignored", kind);
     want_api = k == MF_SLICE ? "discovery.k8s.io/v1" : "v1";
@@ -1790,8 +1821,10 @@ static int mf_object(struct mf_ctx *c, yaml_node_t *n, const char *dflt_kind)
         return mf_fail(c, "apiVersion", "must be %s for kind %s (got \"%s\")", want_api, kind,
                        api);
     }
-    if (mf_fingerprint(c, n, &fp))
+    if (mf_fingerprint(c, n, &fp)) {
+        c->fatal = true;          /* limits of the whole file */
         return -1;
+    }
     if (k == MF_SERVICE) {
         struct svcd_service *s = calloc(1, sizeof(*s));
         if (!s)
@@ -1849,6 +1882,51 @@ slice_out:
     }
 }
 
+/* metadata.<key> as text for a rejection message, without validating. */
+static char *mf_raw_meta(struct mf_ctx *c, yaml_node_t *n, const char *key)
+{
+    yaml_node_t *v = mf_get(c, mf_get(c, n, "metadata"), key);
+    if (!v || v->type != YAML_SCALAR_NODE || v->data.scalar.length > 253)
+        return NULL;
+    return strndup((const char *)v->data.scalar.value, v->data.scalar.length);
+}
+
+/* One object (or List). In per-object mode an invalid object becomes an
+ * entry of out->rejects and parsing goes on; limits of the whole file and
+ * running out of memory still fail it. */
+static int mf_object(struct mf_ctx *c, yaml_node_t *n, const char *dflt_kind)
+{
+    yaml_node_t *kn;
+    struct manifest_reject rj;
+    int rc = mf_object_body(c, n, dflt_kind);
+
+    if (rc == 0 || !c->each || c->fatal)
+        return rc;
+    memset(&rj, 0, sizeof(rj));
+    kn = mf_get(c, n, "kind");
+    if (kn && kn->type == YAML_SCALAR_NODE && kn->data.scalar.length < 64)
+        rj.kind = strndup((const char *)kn->data.scalar.value, kn->data.scalar.length);
+    else if (dflt_kind)
+        rj.kind = strdup(dflt_kind);
+    rj.name = mf_raw_meta(c, n, "name");
+    rj.ns = mf_raw_meta(c, n, "namespace");
+    if (!rj.ns && rj.name)
+        rj.ns = strdup("default");
+    rj.error = strdup(c->err && c->errlen ? c->err : "invalid");
+    if (!rj.error || MF_PUSH(c->out->rejects, c->out->n_rejects, rj) != 0) {
+        free(rj.kind);
+        free(rj.name);
+        free(rj.ns);
+        free(rj.error);
+        c->fatal = true;
+        return -1;
+    }
+    c->failed = false;
+    if (c->err && c->errlen)
+        c->err[0] = '\0';
+    return 0;
+}
+
 /* ---- entry points --------------------------------------------------------- */
 
 static void mf_syntax_error(const yaml_parser_t *parser, char *err, size_t errlen)
@@ -1876,8 +1954,8 @@ static void mf_syntax_error(const yaml_parser_t *parser, char *err, size_t errle
     }
 }
 
-int manifest_parse(const char *data, size_t len, int64_t now_unix,
-                   struct manifest_objs *out, char *err, size_t errlen)
+static int mf_parse(const char *data, size_t len, int64_t now_unix, bool each,
+                    struct manifest_objs *out, char *err, size_t errlen)
 {
     yaml_parser_t parser;
     struct mf_ctx c;
@@ -1887,6 +1965,7 @@ int manifest_parse(const char *data, size_t len, int64_t now_unix,
     if (err && errlen)
         err[0] = '\0';
     memset(&c, 0, sizeof(c));
+    c.each = each;
     c.now = now_unix;
     c.max_visits = MF_MAX_NODES + (data ? len : 0);
     c.err = err;
@@ -1937,10 +2016,29 @@ out:
     return rc;
 }
 
+int manifest_parse_each(const char *data, size_t len, int64_t now_unix,
+                        struct manifest_objs *out, char *err, size_t errlen)
+{
+    return mf_parse(data, len, now_unix, true, out, err, errlen);
+}
+
+int manifest_parse(const char *data, size_t len, int64_t now_unix,
+                   struct manifest_objs *out, char *err, size_t errlen)
+{
+    return mf_parse(data, len, now_unix, false, out, err, errlen);
+}
+
 void manifest_objs_free(struct manifest_objs *out)
 {
     if (!out)
         return;
+    for (size_t i = 0; i < out->n_rejects; i++) {
+        free(out->rejects[i].kind);
+        free(out->rejects[i].ns);
+        free(out->rejects[i].name);
+        free(out->rejects[i].error);
+    }
+    free(out->rejects);
     for (size_t i = 0; i < out->n_services; i++)
         model_service_free(out->services ? out->services[i] : NULL);
     for (size_t i = 0; i < out->n_pods; i++)

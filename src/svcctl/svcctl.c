@@ -3,6 +3,7 @@
  *
  *   svcctl [--server ADDR:PORT] get services|svc|pods|po|endpoints|ep [NAME]
  *          [-n NS | -A] [-o wide|json|yaml|name]
+ *   svcctl [--server ADDR:PORT] status [-o json]
  *   svcctl [--server ADDR:PORT] version
  *
  * It fetches /api/<resource> over HTTP with libevent's client, then prints
@@ -165,6 +166,7 @@ static void svcctl_usage(FILE *f)
           "\n"
           "Usage:\n"
           "  svcctl [--server ADDR:PORT] get RESOURCE [NAME] [-n NAMESPACE | -A] [-o FORMAT]\n"
+          "  svcctl [--server ADDR:PORT] status [-o json]\n"
           "  svcctl [--server ADDR:PORT] version\n"
           "  svcctl --help\n"
           "\n"
@@ -731,9 +733,11 @@ static void svcctl_pods(const struct svcctl_opts *o, json_t *items, struct svcct
                  json_integer_value(json_object_get(probes, "restartsNeeded")));
         svcctl_pod_last_probe(o, last, lp, sizeof(lp));
         const char *status = svcctl_jstr(it, "phase", "Unknown");
+        json_t *ips = json_object_get(it, "podIPs");
         if (svcctl_jstr(it, "deletionTimestamp", NULL))
             status = "Terminating";
-        json_t *ips = json_object_get(it, "podIPs");
+        else if (!json_array_size(ips) && strcmp(status, "Succeeded") && strcmp(status, "Failed"))
+            status = "NoPodIP";   /* why it is no endpoint: see -o wide / -o json */
         const char *ip = json_array_size(ips) ? json_string_value(json_array_get(ips, 0)) : NULL;
         struct svcctl_str all = { 0 };
         svcctl_join(&all, ips, ",");
@@ -754,7 +758,7 @@ static void svcctl_pods(const struct svcctl_opts *o, json_t *items, struct svcct
             row[nc++] = ip ? ip : "<none>";
             row[nc++] = svcctl_jstr(it, "nodeName", "<none>");
             row[nc++] = svcctl_str_or(&all, "<none>");
-            row[nc++] = svcctl_jstr(last, "reason", "<none>");
+            row[nc++] = svcctl_jstr(last, "reason", svcctl_jstr(it, "endpointReason", "<none>"));
         }
         svcctl_table_add(t, row);
         free(all.s);
@@ -965,6 +969,46 @@ out:
     return rc;
 }
 
+/* svcctl status: generation, readiness and the manifests' problems. */
+static int svcctl_cmd_status(const struct svcctl_opts *o)
+{
+    json_t *doc = NULL;
+    if (svcctl_get_json(o, "/api/status", &doc) != 0)
+        return 1;
+    if (o->out == OUT_JSON) {
+        char *txt = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+        if (txt)
+            puts(txt);
+        free(txt);
+        json_decref(doc);
+        return 0;
+    }
+    json_t *probs = json_object_get(doc, "problems");
+    bool ready = json_is_true(json_object_get(doc, "ready"));
+    printf("Generation:  %lld\n", json_integer_value(json_object_get(doc, "generation")));
+    printf("Ready:       %s%s%s\n", ready ? "yes" : "no", ready ? "" : " - ",
+           ready ? "" : svcctl_jstr(doc, "readyReason", ""));
+    printf("Problems:    %zu\n", json_array_size(probs));
+    if (json_array_size(probs)) {
+        struct svcctl_table t = { 0 };
+        static const char *const hdr[] = { "FILE", "OBJECT", "REASON", "PROBLEM" };
+        t.ncols = 4;
+        putchar('\n');
+        svcctl_table_add(&t, hdr);
+        size_t i;
+        json_t *it;
+        json_array_foreach(probs, i, it) {
+            const char *row[4] = { svcctl_jstr(it, "file", ""), svcctl_jstr(it, "object", "-"),
+                                   svcctl_jstr(it, "reason", ""),
+                                   svcctl_jstr(it, "message", "") };
+            svcctl_table_add(&t, row);
+        }
+        svcctl_table_print(&t);
+    }
+    json_decref(doc);
+    return 0;
+}
+
 static int svcctl_cmd_version(const struct svcctl_opts *o)
 {
     printf("Client Version: %s\n", SVCD_VERSION);
@@ -1060,6 +1104,11 @@ int main(int argc, char **argv)
         if (nargs != 1)
             return svcctl_usage_error("%sversion takes no arguments", "");
         return svcctl_cmd_version(&o);
+    }
+    if (strcmp(args[0], "status") == 0) {
+        if (nargs != 1)
+            return svcctl_usage_error("%sstatus takes no arguments", "");
+        return svcctl_cmd_status(&o);
     }
     if (strcmp(args[0], "get") != 0)
         return svcctl_usage_error("unknown command \"%s\"", args[0]);

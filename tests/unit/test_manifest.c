@@ -465,6 +465,8 @@ static void chk_defaults(const struct manifest_objs *o)
     CHECK(s->internal_policy == SVCD_POLICY_CLUSTER && s->external_policy == SVCD_POLICY_CLUSTER,
           "policies");
     CHECK(s->meta.labels.n == 0 && !s->meta.uid && !s->meta.deletion_timestamp, "meta empty");
+    CHECK(s->ip_family_policy == SVCD_IPFP_SINGLE && s->health_check_node_port == 0,
+          "ipFamilyPolicy SingleStack, no healthCheckNodePort");
 }
 
 static void chk_full_service(const struct manifest_objs *o)
@@ -522,8 +524,9 @@ static void chk_multi(const struct manifest_objs *o)
           "order kept");
     CHECK(str_is(o->services[1]->meta.ns, "other"), "ns");
     CHECK(str_is(o->pods[0]->meta.name, "a"), "pod with same name as service ok");
-    CHECK(str_is(o->warnings[0], "document 4: kind Deployment ignored"), "warning: %s",
-          o->warnings[0]);
+    CHECK(str_is(o->warnings[0], "document 4: Deployment default/a: svcd does not run "
+                 "workloads; run its pods with `podman kube play` and use the podman source "
+                 "(docs/PODMAN.md)"), "warning: %s", o->warnings[0]);
 }
 
 static void chk_list(const struct manifest_objs *o)
@@ -696,14 +699,14 @@ static const struct {
       "---\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: c}]}\n"
       "---\napiVersion: v1\nkind: Service\nmetadata: {name: a, namespace: other}\n"
       "spec: {ports: [{port: 1}]}\n...\n",
-      3, 1, 0, 1, chk_multi },
+      3, 1, 0, 2, chk_multi },
     { "List",
       "apiVersion: v1\nkind: List\nmetadata: {}\nitems:\n"
       "- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n  spec: {ports: [{port: 1}]}\n"
       "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n"
       "- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec: {containers: [{name: c}]}\n"
       "---\napiVersion: v1\nkind: Service\nmetadata: {name: after}\nspec: {ports: [{port: 1}]}\n",
-      2, 1, 0, 1, chk_list },
+      2, 1, 0, 2, chk_list },
     { "typed List",
       "apiVersion: v1\nkind: ServiceList\nitems:\n"
       "- metadata: {name: a}\n  spec: {ports: [{port: 1}]}\n"
@@ -719,7 +722,7 @@ static const struct {
       "\t\t\"selector\": {\"app\": \"web\"}\n\t}\n}\n"
       "---\n{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-0\"},"
       "\"spec\":{\"containers\":[{\"name\":\"c\"}]},\"status\":null}\n",
-      1, 1, 0, 0, chk_json },
+      1, 1, 0, 1, chk_json },
     { "pods",
       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-0.v1\n  namespace: shop\n"
       "  creationTimestamp: 2024-01-02T03:04:05+01:30\n"
@@ -745,7 +748,7 @@ static const struct {
       "---\napiVersion: v1\nkind: Pod\nmetadata: {name: bare}\nspec: {containers: [{name: c}]}\n"
       "---\napiVersion: v1\nkind: Pod\nmetadata: {name: six}\nspec: {containers: [{name: c}]}\n"
       "status: {phase: Running, podIP: \"fd00::7\"}\n",
-      0, 3, 0, 0, chk_pod },
+      0, 3, 0, 1, chk_pod },
     { "slices",
       SLICE_HEAD "addressType: IPv4\nendpoints:\n"
       "- addresses: [10.0.0.1]\n  hostname: a\n  nodeName: n1\n"
@@ -903,8 +906,68 @@ static void test_data_files(void)
     CHECK(seen >= 3, "found %d files", seen);
 }
 
+/* manifest_parse_each: an invalid object is rejected on its own (named by
+ * kind, namespace and name when readable); the others are returned; a YAML
+ * syntax error still fails the whole file. */
+static void test_parse_each(void)
+{
+    static const struct {
+        const char *name, *yaml;
+        size_t n_services, n_pods;
+        const char *rejects;     /* "Kind ns/name: error|..." */
+        int rc;
+    } rows[] = {
+        { "one bad of three",
+          "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 1}]}\n---\n"
+          "apiVersion: v1\nkind: Service\nmetadata: {name: b, namespace: x}\n"
+          "spec: {ports: [{port: 70000}]}\n---\n"
+          "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c}]}\n"
+          "status: {phase: Running, podIP: 10.0.0.1}\n",
+          1, 1, "Service x/b: document 2: spec.ports[0].port: must be 1-65535|", 0 },
+        { "no name",
+          "apiVersion: v1\nkind: Service\nmetadata: {}\nspec: {ports: [{port: 1}]}\n---\n"
+          "apiVersion: v1\nkind: Service\nmetadata: {name: ok}\nspec: {ports: [{port: 1}]}\n",
+          1, 0, "Service -/-: document 1: metadata.name: required|", 0 },
+        { "bad List item",
+          "apiVersion: v1\nkind: List\nitems:\n"
+          "- {apiVersion: v1, kind: Service, metadata: {name: a}, spec: {ports: [{port: 1}]}}\n"
+          "- {apiVersion: v1, kind: Service, metadata: {name: b}, spec: {type: Nope}}\n",
+          1, 0, "Service default/b: document 1 item 2: spec.type: must be ClusterIP, NodePort, "
+                "LoadBalancer or ExternalName (got \"Nope\")|", 0 },
+        { "twice in one file",
+          "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 1}]}\n---\n"
+          "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 2}]}\n",
+          1, 0, "Service default/a: document 2: Service default/a is defined twice in this file "
+                "(also document 1)|", 0 },
+        { "syntax error still fails the file",
+          "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: [{port: 1}]}\n---\n"
+          "a: [\n", 0, 0, "", -1 },
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct manifest_objs out;
+        char err[512], got[2048] = "";
+        size_t off = 0;
+        cur_row = rows[i].name;
+        int rc = manifest_parse_each(rows[i].yaml, strlen(rows[i].yaml), NOW, &out, err,
+                                     sizeof(err));
+        for (size_t k = 0; k < out.n_rejects && off < sizeof(got); k++)
+            off += (size_t)snprintf(got + off, sizeof(got) - off, "%s %s/%s: %s|",
+                                    out.rejects[k].kind ? out.rejects[k].kind : "?",
+                                    out.rejects[k].ns ? out.rejects[k].ns : "-",
+                                    out.rejects[k].name ? out.rejects[k].name : "-",
+                                    out.rejects[k].error);
+        CHECK(rc == rows[i].rc, "rc %d (%s)", rc, err);
+        CHECK(out.n_services == rows[i].n_services && out.n_pods == rows[i].n_pods,
+              "objects svc=%zu pod=%zu", out.n_services, out.n_pods);
+        CHECK(strcmp(got, rows[i].rejects) == 0, "rejects\n   got: %s\n  want: %s", got,
+              rows[i].rejects);
+        manifest_objs_free(&out);
+    }
+}
+
 int main(void)
 {
+    test_parse_each();
     run_err_rows();
     run_ok_rows();
     test_fingerprints();
