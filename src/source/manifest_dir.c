@@ -1007,7 +1007,9 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
             }
             if (ev->len == 0)
                 continue;
-            snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", ev->name);
+            if (snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", ev->name) >=
+                (int)sizeof(name))
+                continue;
             if ((ev->mask & IN_ISDIR) && ev->name[0] != '.') {
                 if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
                     /* a new subdirectory: watch it, read what it has */
@@ -1031,8 +1033,8 @@ static void md_inotify_cb(evutil_socket_t fd, short what, void *arg)
                 /* only symlinks: regular files are read at IN_CLOSE_WRITE */
                 char path[PATH_MAX];
                 struct stat sb;
-                snprintf(path, sizeof(path), "%s/%s", md->dir, name);
-                if (lstat(path, &sb) < 0 || !S_ISLNK(sb.st_mode))
+                if (snprintf(path, sizeof(path), "%s/%s", md->dir, name) >= (int)sizeof(path) ||
+                    lstat(path, &sb) < 0 || !S_ISLNK(sb.st_mode))
                     continue;
                 if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
                     md_scan_subdir(md, name, 1);     /* a symlink to a directory */

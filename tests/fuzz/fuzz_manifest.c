@@ -18,11 +18,40 @@ static size_t fuzz_touch(const char *s)
     return s ? strlen(s) : 0;
 }
 
+/* Per-object mode: every reject has an error line; when strict parsing
+ * succeeds, nothing is rejected. */
+static void fuzz_each(const uint8_t *data, size_t size, int strict_rc)
+{
+    struct manifest_objs out;
+    char err[256];
+    volatile size_t sink = 0;
+
+    if (manifest_parse_each((const char *)data, size, 1700000000, &out, err, sizeof(err)) != 0) {
+        if (err[0] == '\0' || out.n_services || out.n_rejects)
+            abort();
+        return;
+    }
+    if (strict_rc == 0 && out.n_rejects)
+        abort();
+    for (size_t i = 0; i < out.n_rejects; i++) {
+        if (!out.rejects[i].error || !out.rejects[i].error[0])
+            abort();
+        sink += fuzz_touch(out.rejects[i].kind) + fuzz_touch(out.rejects[i].ns) +
+                fuzz_touch(out.rejects[i].name);
+    }
+    (void)sink;
+    manifest_objs_free(&out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct manifest_objs out;
     char err[256];
     volatile size_t sink = 0;
+    int strict_rc = manifest_parse((const char *)data, size, 1700000000, &out, err, sizeof(err));
+
+    manifest_objs_free(&out);
+    fuzz_each(data, size, strict_rc);
 
     if (manifest_parse((const char *)data, size, 1700000000, &out, err, sizeof(err)) != 0) {
         if (err[0] == '\0' || strlen(err) >= sizeof(err))

@@ -65,12 +65,14 @@ wait_for 10 port_is default/a 90 && ok || bad "rename-over not applied"
 printf '{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Service","metadata":{"name":"j"},"spec":{"clusterIP":"10.96.0.99","ports":[{"port":53,"protocol":"UDP"}]}}]}' > "$DIR/j.json"
 wait_for 10 has_svcs "default/a default/b default/j team/c" && ok || bad "json list: $(svc_names)"
 
-# Broken file: error names file, document, field; last good state kept.
+# An invalid object: the error names file, object, document and field; that
+# object keeps its last good version, the file's other object is applied.
 { svc b 82; echo '---'; svc c 70000 team; } > "$DIR/b.yml"
-wait_for 10 log_has "b.yml: document 2: spec.ports[0].port: must be 1-65535" && ok \
-  || bad "no error naming file/document/field; log: $(grep b.yml "$LOG" | tail -3)"
+wait_for 10 log_has "b.yml: Service team/c rejected: document 2: spec.ports[0].port: must be 1-65535" && ok \
+  || bad "no error naming file/object/document/field; log: $(grep b.yml "$LOG" | tail -3)"
 has_svcs "default/a default/b default/j team/c" && ok || bad "broken file lost state: $(svc_names)"
-[ "$(port_of team/c)" = 83 ] && ok || bad "broken file changed last good object"
+[ "$(port_of team/c)" = 83 ] && ok || bad "rejected object changed its last good version"
+wait_for 10 port_is default/b 82 && ok || bad "the file's valid object was not applied"
 api /metrics | grep -q '^svcd_manifest_errors_total [1-9]' && ok || bad "errors metric"
 
 # YAML syntax error is reported with a line.
