@@ -93,6 +93,9 @@ void alloc_release(struct alloc *a, const char *ns, const char *name);
  * whose manifests went away while svcd was down). Returns the count. */
 void alloc_mark_unseen(struct alloc *a);
 size_t alloc_release_unseen(struct alloc *a);
+/* Marks a Service seen without allocating (its manifest defines it, but
+ * the object was rejected): its record survives alloc_release_unseen(). */
+void alloc_keep(struct alloc *a, const char *ns, const char *name);
 
 /* Counts for metrics and tests. */
 struct alloc_stats {

@@ -912,6 +912,13 @@ void alloc_release(struct alloc *a, const char *ns, const char *name)
     a->dirty = true;
 }
 
+void alloc_keep(struct alloc *a, const char *ns, const char *name)
+{
+    struct alloc_rec *r = alloc_rec_get(a, ns, name);
+    if (r)
+        r->seen = true;
+}
+
 static int alloc_unseen_cb(void *ctx, const char *key, void *value)
 {
     (void)ctx; (void)key;

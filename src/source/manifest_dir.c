@@ -687,6 +687,8 @@ static void md_process_file(struct manifest_dir *md, struct md_file *f)
         }
         log_err("manifests", "%s: %s rejected: %s; %s", f->name, obj, rj->error,
                 kept ? "its last good version stays" : "not served");
+        if (md->al && rj->kind && rj->name && !strcmp(rj->kind, "Service"))
+            alloc_keep(md->al, rj->ns, rj->name);   /* it still exists: keep its addresses */
         md_problem_add(f, obj, "invalid", rj->error);
     }
     if (objs.n_rejects)

@@ -330,10 +330,12 @@ static void test_persist(void)
     CHECK(alloc_load(a, dir, err, sizeof(err)) == 0, "reload 2: %s", err);
     static const struct step third[] = { { APPLY, "a", P80, "10.96.0.1" } };
     run_steps("persist-3", a, third, 1);
-    CHECK(alloc_release_unseen(a) == 5, "5 unseen released");
+    alloc_keep(a, "default", "b");           /* defined but rejected: kept */
+    CHECK(alloc_release_unseen(a) == 4, "4 unseen released");
     struct alloc_stats st;
     alloc_get_stats(a, &st);
-    CHECK(st.services == 1 && st.cluster_ips == 1, "one left (got %zu)", st.services);
+    CHECK(st.services == 2 && st.cluster_ips == 3, "a and b left (got %zu, %zu)", st.services,
+          st.cluster_ips);
     alloc_free(a);
 
     /* a corrupt file is moved aside; the state starts empty */
