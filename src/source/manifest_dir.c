@@ -908,8 +908,10 @@ static void md_scan_subdir(struct manifest_dir *md, const char *rel, int depth)
                  MD_MAX_DEPTH);
         return;
     }
-    int wd = inotify_add_watch(md->ifd, path, MD_WATCH_MASK);
-    if (wd < 0) {
+    /* The top directory has its own watch (md_watch_path, with the SELF
+     * events): adding it again here would replace that mask. */
+    int wd = *rel ? inotify_add_watch(md->ifd, path, MD_WATCH_MASK) : md->wd;
+    if (*rel && wd < 0) {
         log_err("manifests", "%s: cannot watch: %s", path, strerror(errno));
     } else if (wd != md->wd) {
         char *dup = strdup(rel);
