@@ -28,8 +28,9 @@ enum config_id {
     OPT_MASQUERADE_ALL, OPT_NODEPORT_ADDRESSES, OPT_NODE_IP,
     OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN,
     OPT_ADMIN_MAX_CONNS, OPT_ADMIN_IDLE_MS, OPT_ADMIN_HEADER_TIMEOUT_MS, OPT_LOG_LEVEL,
-    OPT_LOG_FORMAT, OPT_SOURCE, OPT_STATE_DIR, OPT_NODE_PORT_RANGE, OPT_CLEANUP, OPT_VERSION,
-    OPT_HELP,
+    OPT_LOG_FORMAT, OPT_SOURCE, OPT_ETCD_ENDPOINTS, OPT_NODE_IP, OPT_ETCD_LEASE_TTL,
+    OPT_ETCD_CAFILE, OPT_ETCD_CERTFILE, OPT_ETCD_KEYFILE, OPT_STATE_DIR, OPT_NODE_PORT_RANGE,
+    OPT_CLEANUP, OPT_VERSION, OPT_HELP,
 };
 
 struct config_opt {
@@ -110,6 +111,15 @@ static const struct config_opt config_opts[] = {
       "close a new admin connection that has not sent a request head by then (default 5000)" },
     { "log-level", OPT_LOG_LEVEL, "LEVEL", false, true, "error, warn, info or debug (default info)" },
     { "log-format", OPT_LOG_FORMAT, "FORMAT", false, true, "text or json (default text)" },
+    { "etcd-endpoints", OPT_ETCD_ENDPOINTS, "URL[,URL...]", false, true,
+      "join the cluster kept in etcd (v3 JSON gateway); docs/CLUSTER.md" },
+    { "node-ip", OPT_NODE_IP, "ADDR", false, true,
+      "this node's address, published with the node in cluster mode" },
+    { "etcd-lease-ttl", OPT_ETCD_LEASE_TTL, "SECONDS", false, true,
+      "TTL of this node's etcd lease: its pods vanish this long after it dies (default 10)" },
+    { "etcd-cafile", OPT_ETCD_CAFILE, "FILE", false, true, "CA bundle to verify etcd (https)" },
+    { "etcd-certfile", OPT_ETCD_CERTFILE, "FILE", false, true, "client certificate for etcd" },
+    { "etcd-keyfile", OPT_ETCD_KEYFILE, "FILE", false, true, "key of the client certificate" },
     { "cleanup", OPT_CLEANUP, NULL, false, false, "remove svcd's nftables table and exit" },
     { "version", OPT_VERSION, NULL, false, false, "print the version and exit" },
     { "help", OPT_HELP, NULL, false, false, "print this help and exit" },
@@ -154,6 +164,7 @@ void config_defaults(struct svcd_config *c)
     c->dns_tcp_idle_ms = 10000;
     c->dns_tcp_max_conns = 256;
     snprintf(c->nft_table, sizeof(c->nft_table), "svcd");
+    c->etcd_lease_ttl = 10;
     c->sync_min_interval_ms = 5;
     config_parse_hostport("127.0.0.1:9180", 0, &c->admin_listen);
     c->admin_enabled = true;
@@ -476,6 +487,33 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
         if (log_format_parse(v, &c->log_format) < 0)
             return config_err(o, "must be text or json (got \"%s\")", v);
         return 0;
+    case OPT_ETCD_ENDPOINTS:
+        if (strlen(v) >= sizeof(c->etcd_endpoints))
+            return config_err(o, "too long");
+        if (*v && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return config_err(o, "must be a comma-separated list of http:// or https:// URLs "
+                              "(got \"%s\")", v);
+        snprintf(c->etcd_endpoints, sizeof(c->etcd_endpoints), "%s", v);
+        return 0;
+    case OPT_NODE_IP: {
+        struct svcd_ip ip;
+        if (svcd_ip_parse(v, &ip) != 0)
+            return config_err(o, "must be an IP address (got \"%s\")", v);
+        snprintf(c->node_ip, sizeof(c->node_ip), "%s", v);
+        return 0;
+    }
+    case OPT_ETCD_LEASE_TTL:
+        return config_uint(o, v, 2, 3600, &c->etcd_lease_ttl);
+    case OPT_ETCD_CAFILE:
+    case OPT_ETCD_CERTFILE:
+    case OPT_ETCD_KEYFILE: {
+        char *dst = id == OPT_ETCD_CAFILE ? c->etcd_cafile
+                  : id == OPT_ETCD_CERTFILE ? c->etcd_certfile : c->etcd_keyfile;
+        if (!*v || strlen(v) >= sizeof(c->etcd_cafile))
+            return config_err(o, "must name a file");
+        snprintf(dst, sizeof(c->etcd_cafile), "%s", v);
+        return 0;
+    }
     case OPT_CLEANUP:
         if (cleanup)
             *cleanup = true;

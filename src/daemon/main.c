@@ -23,6 +23,7 @@
 
 #include "svcd/admin.h"
 #include "svcd/alloc.h"
+#include "svcd/cluster.h"
 #include "svcd/config.h"
 #include "svcd/dns_server.h"
 #include "svcd/health.h"
@@ -46,6 +47,7 @@ struct svcd {
     struct alloc *al;
     struct manifest_dir *md;
     struct podman_src *podman;
+    struct cluster *cluster;
     struct nftdp *nft;
     struct dns_server *dns;
     struct probe_mgr *probes;
@@ -89,6 +91,13 @@ static enum health_state svcd_check_podman(void *ctx, char *reason, size_t len)
     return HEALTH_FAILED;
 }
 
+static enum health_state svcd_check_cluster(void *ctx, char *reason, size_t len)
+{
+    struct svcd *d = ctx;
+    int st = cluster_health(d->cluster, reason, len);
+    return st == 0 ? HEALTH_OK : st == 1 ? HEALTH_PENDING : HEALTH_FAILED;
+}
+
 static enum health_state svcd_check_nft(void *ctx, char *reason, size_t len)
 {
     struct svcd *d = ctx;
@@ -128,6 +137,8 @@ static int svcd_health_setup(struct svcd *d)
     if (d->md && health_add(d->health, "manifests", svcd_check_manifests, d) < 0)
         return -1;
     if (d->podman && health_add(d->health, "podman", svcd_check_podman, d) < 0)
+        return -1;
+    if (d->cluster && health_add(d->health, "etcd", svcd_check_cluster, d) < 0)
         return -1;
     if (d->nft && health_add(d->health, "nftables", svcd_check_nft, d) < 0)
         return -1;
@@ -299,6 +310,7 @@ static void svcd_teardown(struct svcd *d)
     admin_free(d->admin);
     health_free(d->health);
     /* Sources first: nothing commits to the store while its subscribers go. */
+    cluster_free(d->cluster);
     podman_src_free(d->podman);
     manifest_dir_free(d->md);
     alloc_free(d->al);
@@ -379,7 +391,19 @@ int main(int argc, char **argv)
             goto out;
         podman_src_set_node_name(d.podman, d.cfg.node_name);
     }
-    if (!d.md && !d.podman)
+    if (d.cfg.etcd_endpoints[0]) {
+        struct cluster_config cc = {
+            .endpoints = d.cfg.etcd_endpoints, .node_name = d.cfg.node_name,
+            .node_ip = d.cfg.node_ip, .lease_ttl_s = d.cfg.etcd_lease_ttl,
+            .cafile = d.cfg.etcd_cafile[0] ? d.cfg.etcd_cafile : NULL,
+            .certfile = d.cfg.etcd_certfile[0] ? d.cfg.etcd_certfile : NULL,
+            .keyfile = d.cfg.etcd_keyfile[0] ? d.cfg.etcd_keyfile : NULL,
+        };
+        d.cluster = cluster_new(d.base, d.st, &cc);
+        if (!d.cluster)
+            goto out;
+    }
+    if (!d.md && !d.podman && !d.cluster)
         log_warn("svcd", "no --manifests directory and no podman source: no Services or "
                  "Pods will be known");
     if (svcd_health_setup(&d) < 0) {
