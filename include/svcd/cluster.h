@@ -70,6 +70,15 @@ json_t *cluster_pod_to_json(const struct svcd_pod *pod, const char *node_name);
 int cluster_value_parse(const char *val, size_t len, struct svcd_service **svc,
                         struct svcd_pod **pod, char *err, size_t errlen);
 
+/* Allocation candidates (svcctl tries them in order inside etcd txns that
+ * create /svcd/alloc/... only if absent). The attempt-th ClusterIP
+ * candidate in cidr for seed, skipping the network address and the IPv4
+ * broadcast address: 0, or -1 when cidr has no such address. */
+int cluster_alloc_ip_candidate(const struct svcd_cidr *cidr, uint64_t seed, uint32_t attempt,
+                               struct svcd_ip *out);
+/* The attempt-th nodePort candidate in [lo, hi] for seed. */
+uint16_t cluster_alloc_port_candidate(uint16_t lo, uint16_t hi, uint64_t seed, uint32_t attempt);
+
 /* ---- the member on the daemon's loop ------------------------------------- */
 
 struct event_base;

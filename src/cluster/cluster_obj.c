@@ -334,3 +334,33 @@ int cluster_value_parse(const char *val, size_t len, struct svcd_service **svc,
     manifest_objs_free(&objs);
     return rc;
 }
+
+/* ---- allocation candidates -------------------------------------------------------- */
+
+int cluster_alloc_ip_candidate(const struct svcd_cidr *cidr, uint64_t seed, uint32_t attempt,
+                               struct svcd_ip *out)
+{
+    int total = cidr->addr.family == AF_INET ? 32 : 128;
+    int bits = total - cidr->prefix;
+    if (bits > 62)
+        bits = 62;                    /* plenty: the low 62 bits vary */
+    if (bits < 2)
+        return -1;
+    uint64_t size = (uint64_t)1 << bits;
+    uint64_t usable = size - (cidr->addr.family == AF_INET ? 2 : 1);
+    uint64_t off = 1 + (seed + attempt) % usable;
+    *out = cidr->addr;
+    size_t len = cidr->addr.family == AF_INET ? 4 : 16;
+    for (size_t i = len; i-- > 0 && off; ) {
+        uint64_t sum = out->u.bytes[i] + (off & 0xff);
+        out->u.bytes[i] = (uint8_t)sum;
+        off = (off >> 8) + (sum >> 8);
+    }
+    return 0;
+}
+
+uint16_t cluster_alloc_port_candidate(uint16_t lo, uint16_t hi, uint64_t seed, uint32_t attempt)
+{
+    uint32_t size = (uint32_t)hi - lo + 1;
+    return (uint16_t)(lo + (seed + attempt) % size);
+}

@@ -8,8 +8,12 @@
  *
  * It fetches /api/<resource> over HTTP with libevent's client, then prints
  * the JSON as kubectl-style tables (upper-case headers, columns padded with
- * three spaces, AGE like kubectl's HumanDuration). It links only libevent
+ * three spaces, AGE like kubectl's HumanDuration). It links libevent
  * and jansson: everything it knows about svcd comes over the API.
+ *
+ * In cluster mode, `svcctl --etcd-endpoints LIST apply|delete -f FILE`
+ * writes Services to etcd instead (svcctl_etcd.c); that part links svcd's
+ * core for the manifest parser and the etcd client.
  *
  * Exit status: 0 ok, 1 server unreachable or an error answer, 2 bad usage.
  * SVCCTL_NOW=<unix seconds> fixes "now" for AGE (used by tests).
@@ -36,6 +40,8 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <yaml.h>
+
+#include "svcctl_etcd.h"
 
 #define SVCCTL_DEFAULT_SERVER "127.0.0.1:9180"
 #define SVCCTL_TIMEOUT_S 10
@@ -168,6 +174,7 @@ static void svcctl_usage(FILE *f)
           "  svcctl [--server ADDR:PORT] get RESOURCE [NAME] [-n NAMESPACE | -A] [-o FORMAT]\n"
           "  svcctl [--server ADDR:PORT] status [-o json]\n"
           "  svcctl [--server ADDR:PORT] version\n"
+          "  svcctl --etcd-endpoints URL[,URL] apply|delete -f FILE   (cluster mode)\n"
           "  svcctl --help\n"
           "\n"
           "Resources:\n"
@@ -179,6 +186,11 @@ static void svcctl_usage(FILE *f)
           "  -n, --namespace NS       namespace (default \"default\")\n"
           "  -A, --all-namespaces     list across all namespaces\n"
           "  -o, --output FORMAT      wide | json | yaml | name\n"
+          "  -f, --filename FILE      manifest with Services for apply/delete (- = stdin)\n"
+          "  --etcd-endpoints LIST    etcd URLs (or $SVCD_ETCD_ENDPOINTS); docs/CLUSTER.md\n"
+          "  --etcd-cafile/--etcd-certfile/--etcd-keyfile FILE   TLS to etcd\n"
+          "  --service-cidr CIDR      ClusterIPs are allocated here (default 10.96.0.0/16)\n"
+          "  --node-port-range LO-HI  nodePorts are allocated here (default 30000-32767)\n"
           "  -h, --help               show this help\n"
           "\n"
           "Examples:\n"
@@ -1032,8 +1044,18 @@ int main(int argc, char **argv)
     const char *now = getenv("SVCCTL_NOW");
     o.now = (now && *now) ? (time_t)strtoll(now, NULL, 10) : time(NULL);
 
+    struct svcctl_etcd_opts eo = { .np_lo = 30000, .np_hi = 32767 };
+    svcd_cidr_parse("10.96.0.0/16", &eo.service_cidr);
+    eo.endpoints = getenv("SVCD_ETCD_ENDPOINTS");
     static const struct option longopts[] = {
         { "server", required_argument, NULL, 's' },
+        { "etcd-endpoints", required_argument, NULL, 'E' },
+        { "etcd-cafile", required_argument, NULL, 'C' },
+        { "etcd-certfile", required_argument, NULL, 'T' },
+        { "etcd-keyfile", required_argument, NULL, 'K' },
+        { "service-cidr", required_argument, NULL, 'S' },
+        { "node-port-range", required_argument, NULL, 'P' },
+        { "filename", required_argument, NULL, 'f' },
         { "namespace", required_argument, NULL, 'n' },
         { "all-namespaces", no_argument, NULL, 'A' },
         { "output", required_argument, NULL, 'o' },
@@ -1043,11 +1065,28 @@ int main(int argc, char **argv)
     /* Options may appear anywhere (kubectl style): getopt permutes argv. */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":s:n:Ao:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":s:n:Ao:hf:", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             server = optarg;
             break;
+        case 'E': eo.endpoints = optarg; break;
+        case 'C': eo.cafile = optarg; break;
+        case 'T': eo.certfile = optarg; break;
+        case 'K': eo.keyfile = optarg; break;
+        case 'f': eo.file = optarg; break;
+        case 'S':
+            if (svcd_cidr_parse(optarg, &eo.service_cidr) != 0)
+                return svcctl_usage_error("bad --service-cidr \"%s\"", optarg);
+            break;
+        case 'P': {
+            unsigned lo, hi;
+            if (sscanf(optarg, "%u-%u", &lo, &hi) != 2 || lo < 1 || hi > 65535 || lo > hi)
+                return svcctl_usage_error("bad --node-port-range \"%s\" (want LO-HI)", optarg);
+            eo.np_lo = (uint16_t)lo;
+            eo.np_hi = (uint16_t)hi;
+            break;
+        }
         case 'n':
             if (!*optarg)
                 return svcctl_usage_error("%sa namespace must not be empty", "");
@@ -1109,6 +1148,14 @@ int main(int argc, char **argv)
         if (nargs != 1)
             return svcctl_usage_error("%sstatus takes no arguments", "");
         return svcctl_cmd_status(&o);
+    }
+    if (strcmp(args[0], "apply") == 0 || strcmp(args[0], "delete") == 0) {
+        if (nargs != 1 || !eo.file)
+            return svcctl_usage_error("%s needs -f FILE (and no other argument)", args[0]);
+        if (!eo.endpoints || !*eo.endpoints)
+            return svcctl_usage_error("%s needs --etcd-endpoints or SVCD_ETCD_ENDPOINTS",
+                                      args[0]);
+        return svcctl_etcd_run(&eo, args[0][0] == 'd');
     }
     if (strcmp(args[0], "get") != 0)
         return svcctl_usage_error("unknown command \"%s\"", args[0]);
