@@ -543,7 +543,6 @@ static void cluster_send_ops(struct cluster *cl);
 static void cluster_txn_done(void *ctx, bool ok, json_t *resp, const char *err)
 {
     struct cluster *cl = ctx;
-    (void)resp;
     cl->flush_inflight = false;
     if (!ok) {
         cluster_fail(cl, "publish", err);
@@ -554,6 +553,8 @@ static void cluster_txn_done(void *ctx, bool ok, json_t *resp, const char *err)
         return;
     }
     cl->stats.publishes++;
+    log_debug("cluster", "published (txn at revision %lld)",
+              (long long)etcd_json_int(json_object_get(resp, "header"), "revision", 0));
     cluster_send_ops(cl);
 }
 
@@ -575,6 +576,7 @@ static void cluster_send_ops(struct cluster *cl)
         json_array_remove(cl->pending_ops, 0);
     json_t *req = ops ? json_pack("{s:o}", "success", ops) : NULL;
     cl->flush_inflight = true;
+    log_debug("cluster", "publishing %zu puts/deletes", take);
     if (!req || etcd_call(cl->etcd, "kv/txn", req, cluster_txn_done, cl) != 0)
         cluster_txn_done(cl, false, NULL, "out of memory");
 }
