@@ -146,8 +146,6 @@ static int etcd_req_submit(struct etcd_req *r)
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 5L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 2L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (getenv("SVCD_ETCD_VERBOSE"))
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     if (c->cafile)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->cafile);
     if (c->certfile)
@@ -365,8 +363,6 @@ static int etcd_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     struct etcd_client *c = userp;
     (void)multi;
-    if (getenv("SVCD_ETCD_VERBOSE"))
-        log_debug("etcd", "timer %ld ms", timeout_ms);
     if (timeout_ms < 0) {
         evtimer_del(c->timer);
         return 0;
@@ -381,8 +377,6 @@ static int etcd_sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *s
     struct etcd_client *c = userp;
     struct event *ev = sockp;
     (void)e;
-    if (getenv("SVCD_ETCD_VERBOSE"))
-        log_debug("etcd", "socket %d what %d ev %p", (int)s, what, (void *)ev);
     if (what == CURL_POLL_REMOVE) {
         if (ev)
             event_free(ev);

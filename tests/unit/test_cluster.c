@@ -193,7 +193,9 @@ static void test_roundtrip(void)
           svcd_pod_is_ready(p2), "probe verdict ready travels");
     free(txt);
     json_decref(j);
-    CHECK(cluster_value_parse("{}", 2, &ss, &p2, err, sizeof(err)) == -1, "empty refused");
+    model_pod_free(p2);
+    p2 = NULL;
+    CHECK(cluster_value_parse("{}", 2, &ss, &pp, err, sizeof(err)) == -1, "empty refused");
     const char *two = "[{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[]}]";
     CHECK(cluster_value_parse(two, strlen(two), &ss, &pp, err, sizeof(err)) == -1,
           "not one object refused");
