@@ -6,6 +6,7 @@
 #   sudo scripts/demo.sh --once     same, but exit after showing the output
 #                                   (CI smoke test: exit 1 when svcd does not
 #                                   start or svcctl cannot list services)
+#   --cluster      a 3-node cluster through etcd instead (scripts/demo-cluster.sh)
 #   --no-deps      skip scripts/install-deps.sh
 #   --no-build     use the existing build directory as it is
 #   DEMO_BUILD=dir build directory (default build)
@@ -24,11 +25,14 @@ set -uo pipefail
 
 once=0 deps=1 build=1
 for a in "$@"; do
+    [[ $a != --cluster ]] || exec "$(dirname "$0")/demo-cluster.sh" "$@"
+done
+for a in "$@"; do
     case $a in
     --once) once=1 ;;
     --no-deps) deps=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo.sh: unknown argument $a (try --help)" >&2; exit 2 ;;
     esac
 done
