@@ -25,6 +25,7 @@
 #include "svcd/etcd.h"
 #include "svcd/hmap.h"
 #include "svcd/log.h"
+#include "svcd/metrics.h"
 #include "svcd/store.h"
 
 #define CLUSTER_TXN_OPS 100          /* etcd's default --max-txn-ops is 128 */
@@ -665,6 +666,66 @@ static void cluster_on_commit(void *ctx, struct store *st, uint64_t generation,
     cluster_schedule_flush(cl);
 }
 
+/* ---- metrics ------------------------------------------------------------------------- */
+
+static double cluster_m_rx(void *ctx)
+{
+    uint64_t rx, tx;
+    etcd_client_traffic(((struct cluster *)ctx)->etcd, &rx, &tx);
+    return (double)rx;
+}
+
+static double cluster_m_tx(void *ctx)
+{
+    uint64_t rx, tx;
+    etcd_client_traffic(((struct cluster *)ctx)->etcd, &rx, &tx);
+    return (double)tx;
+}
+
+static double cluster_m_connected(void *ctx)
+{
+    struct cluster *cl = ctx;
+    return cl->watch_ok && cl->lease_ok ? 1 : 0;
+}
+
+static double cluster_m_remote(void *ctx)
+{
+    return (double)hmap_count(((struct cluster *)ctx)->remote_pods);
+}
+
+static double cluster_m_events(void *ctx)
+{
+    return (double)((struct cluster *)ctx)->stats.watch_events;
+}
+
+static double cluster_m_relists(void *ctx)
+{
+    return (double)((struct cluster *)ctx)->stats.relists;
+}
+
+static double cluster_m_publishes(void *ctx)
+{
+    return (double)((struct cluster *)ctx)->stats.publishes;
+}
+
+static void cluster_metrics_init(struct cluster *cl)
+{
+    metric_gauge_fn("svcd_etcd_received_bytes", NULL, "Body bytes received from etcd.",
+                    cluster_m_rx, cl);
+    metric_gauge_fn("svcd_etcd_sent_bytes", NULL, "Body bytes sent to etcd.", cluster_m_tx, cl);
+    metric_gauge_fn("svcd_etcd_connected", NULL,
+                    "1 while the watch and the lease are healthy, else 0 (degraded).",
+                    cluster_m_connected, cl);
+    metric_gauge_fn("svcd_cluster_remote_pods", NULL, "Pods of other nodes in the store.",
+                    cluster_m_remote, cl);
+    metric_gauge_fn("svcd_cluster_watch_events", NULL, "etcd watch events applied.",
+                    cluster_m_events, cl);
+    metric_gauge_fn("svcd_cluster_relists", NULL, "Full lists of /svcd/ applied (start, "
+                    "lost watch, compaction).", cluster_m_relists, cl);
+    metric_gauge_fn("svcd_cluster_publish_txns", NULL, "Txns that published this node's pods.",
+                    cluster_m_publishes, cl);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 struct cluster *cluster_new(struct event_base *base, struct store *st,
@@ -706,6 +767,7 @@ struct cluster *cluster_new(struct event_base *base, struct store *st,
     struct store_subscriber sub = { cluster_on_commit, cl };
     if (store_subscribe(st, &sub) != 0)
         goto fail;
+    cluster_metrics_init(cl);
     uint32_t ka_ms = cl->ttl * 1000 / 3;
     struct timeval tv = { ka_ms / 1000, (ka_ms % 1000) * 1000 };
     event_add(cl->ev_keepalive, &tv);
