@@ -86,7 +86,6 @@ struct svcd_config {
     uint32_t admin_header_ms;          /* default 5000 */
     /* cluster mode (docs/CLUSTER.md) */
     char etcd_endpoints[2048];       /* "" = single node */
-    char node_ip[64];                /* "" = not published */
     uint32_t etcd_lease_ttl;         /* seconds, default 10 */
     char etcd_cafile[1024], etcd_certfile[1024], etcd_keyfile[1024];  /* "" = none */
     /* logging */

@@ -28,7 +28,7 @@ enum config_id {
     OPT_MASQUERADE_ALL, OPT_NODEPORT_ADDRESSES, OPT_NODE_IP,
     OPT_NFT_TABLE, OPT_NO_NFT, OPT_SYNC_MIN_INTERVAL_MS, OPT_ADMIN_LISTEN,
     OPT_ADMIN_MAX_CONNS, OPT_ADMIN_IDLE_MS, OPT_ADMIN_HEADER_TIMEOUT_MS, OPT_LOG_LEVEL,
-    OPT_LOG_FORMAT, OPT_SOURCE, OPT_ETCD_ENDPOINTS, OPT_NODE_IP, OPT_ETCD_LEASE_TTL,
+    OPT_LOG_FORMAT, OPT_SOURCE, OPT_ETCD_ENDPOINTS, OPT_ETCD_LEASE_TTL,
     OPT_ETCD_CAFILE, OPT_ETCD_CERTFILE, OPT_ETCD_KEYFILE, OPT_STATE_DIR, OPT_NODE_PORT_RANGE,
     OPT_CLEANUP, OPT_VERSION, OPT_HELP,
 };
@@ -96,7 +96,8 @@ static const struct config_opt config_opts[] = {
       "primary addresses, from --node-ip or the interface of the default route)" },
     { "node-ip", OPT_NODE_IP, "ADDR", true, true,
       "this node's primary address (repeatable, one per family; default: the addresses of the "
-      "interface holding the default route)" },
+      "interface holding the default route); in cluster mode the first is published with the "
+      "node" },
     { "nft-table", OPT_NFT_TABLE, "NAME", false, true, "nftables table svcd owns (default svcd)" },
     { "no-nft", OPT_NO_NFT, NULL, false, true, "do not program nftables (DNS only)" },
     { "sync-min-interval-ms", OPT_SYNC_MIN_INTERVAL_MS, "MS", false, true,
@@ -113,8 +114,6 @@ static const struct config_opt config_opts[] = {
     { "log-format", OPT_LOG_FORMAT, "FORMAT", false, true, "text or json (default text)" },
     { "etcd-endpoints", OPT_ETCD_ENDPOINTS, "URL[,URL...]", false, true,
       "join the cluster kept in etcd (v3 JSON gateway); docs/CLUSTER.md" },
-    { "node-ip", OPT_NODE_IP, "ADDR", false, true,
-      "this node's address, published with the node in cluster mode" },
     { "etcd-lease-ttl", OPT_ETCD_LEASE_TTL, "SECONDS", false, true,
       "TTL of this node's etcd lease: its pods vanish this long after it dies (default 10)" },
     { "etcd-cafile", OPT_ETCD_CAFILE, "FILE", false, true, "CA bundle to verify etcd (https)" },
@@ -495,13 +494,6 @@ static int config_set(struct svcd_config *c, enum config_id id, const char *v,
                               "(got \"%s\")", v);
         snprintf(c->etcd_endpoints, sizeof(c->etcd_endpoints), "%s", v);
         return 0;
-    case OPT_NODE_IP: {
-        struct svcd_ip ip;
-        if (svcd_ip_parse(v, &ip) != 0)
-            return config_err(o, "must be an IP address (got \"%s\")", v);
-        snprintf(c->node_ip, sizeof(c->node_ip), "%s", v);
-        return 0;
-    }
     case OPT_ETCD_LEASE_TTL:
         return config_uint(o, v, 2, 3600, &c->etcd_lease_ttl);
     case OPT_ETCD_CAFILE:

@@ -392,9 +392,12 @@ int main(int argc, char **argv)
         podman_src_set_node_name(d.podman, d.cfg.node_name);
     }
     if (d.cfg.etcd_endpoints[0]) {
+        char node_ip[64] = "";
+        if (d.cfg.n_node_ip)
+            svcd_ip_format(&d.cfg.node_ip[0], node_ip, sizeof(node_ip));
         struct cluster_config cc = {
             .endpoints = d.cfg.etcd_endpoints, .node_name = d.cfg.node_name,
-            .node_ip = d.cfg.node_ip, .lease_ttl_s = d.cfg.etcd_lease_ttl,
+            .node_ip = node_ip, .lease_ttl_s = d.cfg.etcd_lease_ttl,
             .cafile = d.cfg.etcd_cafile[0] ? d.cfg.etcd_cafile : NULL,
             .certfile = d.cfg.etcd_certfile[0] ? d.cfg.etcd_certfile : NULL,
             .keyfile = d.cfg.etcd_keyfile[0] ? d.cfg.etcd_keyfile : NULL,
