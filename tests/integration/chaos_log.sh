@@ -31,14 +31,24 @@ svcd_start_lab --dns-listen 127.0.0.1:5353 --no-nft ||
 it_assert_eq "$(dns_ask web.default.svc.cluster.local)" 10.96.0.10 "web resolves"
 
 N=2000
+# Long file names: svcd logs one line per file it loads, naming the file, so
+# 2,000 lines of ~270 bytes (540 KB) overflow the 64 KiB pipe plus the
+# 256 KiB log buffer however svcd batches the files (a slow build reads them
+# in fewer, larger batches, with fewer of the per-batch lines).
+pad=$(printf 'x%.0s' $(seq 200))
 chaos_gap_start web.default.svc.cluster.local
 for ((i = 1; i <= N; i++)); do
     printf 'apiVersion: v1\nkind: Service\nmetadata: {name: s%d, namespace: default}\nspec:\n  clusterIP: 10.96.%d.%d\n  ports:\n  - {port: 80}\n' \
-        "$i" $((10 + i / 250)) $((i % 250 + 1)) >"$LAB_MANIFESTS/s$i.yaml"
+        "$i" $((10 + i / 250)) $((i % 250 + 1)) >"$LAB_MANIFESTS/s$i-$pad.yaml"
 done
 it_check "the last Service becomes visible" \
     it_wait_eq "$(($(chaos_scale) + 4))" "10.96.$((10 + N / 250)).$((N % 250 + 1))" dns_ask s$N.default.svc.cluster.local
-chaos_assert_gap 100 "$N manifest files with stderr blocked"
+# A blocked stderr would stop the answers for good. What remains of the gap is
+# the loop reading 2,000 files (parsing off the loop is issue 13's open part):
+# up to ~1.1 s under ASan, so a sanitizer build gets base 500 (x4) here.
+base=100
+grep -qs 'SVCD_SANITIZE:BOOL=ON' "$SVCD_BUILD/CMakeCache.txt" && base=500
+chaos_assert_gap "$base" "$N manifest files with stderr blocked"
 
 dropped=$(admin_get /metrics | sed -n 's/^svcd_log_dropped_lines_total \([0-9]*\)$/\1/p')
 it_check "dropped lines are counted in /metrics (svcd_log_dropped_lines_total $dropped)" \
